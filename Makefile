@@ -1,0 +1,86 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# fdbox: the one entry point. `make help` lists the targets.
+#
+# Everything generated lives under build/. The kernel tree is Debian's
+# linux-source-6.12 unpacked in build/linux-6.12 with this repository's
+# files linked into it and patches/series applied.
+
+TOP     := $(abspath .)
+BUILD   := $(TOP)/build
+KSRC    := $(BUILD)/linux-6.12
+FLAVOUR ?= release
+SELFTESTS := $(TOP)/tools/testing/selftests/fdbox
+export JOBS ?= $(shell nproc)
+
+.PHONY: help all deps source kernel headers selftests userspace initramfs \
+	vm check demo clean distclean
+
+help:
+	@echo "fdbox make targets:"
+	@echo "  deps       install the Debian packages needed (apt, as root)"
+	@echo "  kernel     build the kernel, FLAVOUR=release (default) or debug"
+	@echo "  initramfs  build the test VM's initramfs for FLAVOUR"
+	@echo "  vm         interactive shell in the VM (release kernel)"
+	@echo "  check      build the debug kernel and run every test [T=name]"
+	@echo "  demo       build the release kernel, boot it and kexec across"
+	@echo "  all        both kernel flavours and the userspace"
+	@echo "  clean      remove build outputs (keeps the unpacked source)"
+
+all:
+	$(MAKE) kernel FLAVOUR=release
+	$(MAKE) kernel FLAVOUR=debug
+	$(MAKE) userspace
+
+deps:
+	@$(TOP)/scripts/deps.sh
+
+source: deps
+	@$(TOP)/scripts/prepare-source.sh $(KSRC)
+
+kernel: source
+	@$(TOP)/scripts/build-kernel.sh $(FLAVOUR)
+
+# UAPI headers of the 6.12 tree (with ours), for userspace: Debian 12's
+# /usr/include is 6.1.
+headers: source
+	@echo "  HEADERS build/headers"
+	@$(MAKE) -s -C $(KSRC) O=$(BUILD)/headers-obj ARCH=x86_64 \
+		INSTALL_HDR_PATH=$(BUILD)/headers headers_install
+
+selftests: headers
+	@mkdir -p $(BUILD)/selftests
+	@$(MAKE) -s -C $(KSRC)/tools/testing/selftests/fdbox \
+		OUTPUT=$(BUILD)/selftests KHDR_INCLUDES="-isystem $(BUILD)/headers/include"
+
+userspace: selftests
+
+initramfs: userspace
+	@test -f $(BUILD)/$(FLAVOUR)/arch/x86/boot/bzImage || $(MAKE) kernel FLAVOUR=$(FLAVOUR)
+	@$(TOP)/scripts/mkinitramfs.sh $(FLAVOUR)
+
+vm: FLAVOUR = release
+vm: kernel
+	@$(MAKE) -s initramfs FLAVOUR=release
+	@echo "  VM      release kernel; 'poweroff -f' (or Ctrl-A x) ends it"
+	@$(SELFTESTS)/vm-run.sh -f release --shell
+
+check: FLAVOUR = debug
+check: kernel
+	@$(MAKE) -s initramfs FLAVOUR=debug
+	@echo "  CHECK   debug kernel, logs in build/logs/"
+	@$(SELFTESTS)/run_tests.sh -f debug $(addprefix -t ,$(T))
+
+demo: FLAVOUR = release
+demo: kernel
+	@$(MAKE) -s initramfs FLAVOUR=release
+	@echo "  DEMO    boot the release kernel in QEMU, kexec -s into it again"
+	@$(SELFTESTS)/vm-run.sh -f release -o $(BUILD)/logs/demo --stages 2 \
+		--cmd 'kexec_smoke --stage $$FDBOX_STAGE'
+
+clean:
+	rm -rf $(BUILD)/release $(BUILD)/debug $(BUILD)/headers $(BUILD)/headers-obj \
+		$(BUILD)/selftests $(BUILD)/initramfs-* $(BUILD)/logs
+
+distclean:
+	rm -rf $(BUILD)
