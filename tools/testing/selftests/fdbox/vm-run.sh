@@ -78,6 +78,8 @@ trap 'rm -rf "$work"' EXIT
 # The per-run layer, appended to the base initramfs as a second cpio
 # archive: the stage commands, the command line, and the added files.
 cmdline="console=ttyS0 panic=-1 $append"
+# A shell in every stage, the kexec'd ones too.
+[ "$shell" = 1 ] && cmdline="$cmdline fdbox.shell=1"
 layer=$work/layer
 mkdir -p "$layer/etc/fdbox" "$layer/usr/local/bin" "$layer/boot"
 echo "$stages" > "$layer/etc/fdbox/stages"
@@ -116,7 +118,7 @@ qemu=(qemu-system-x86_64 -machine q35 -accel "$accel" -cpu "$cpu"
 if [ "$shell" = 1 ]; then
 	exec "${qemu[@]}" -nographic -serial mon:stdio \
 		-serial "file:$logdir/output.log" \
-		-append "$cmdline fdbox.stage=1 fdbox.shell=1"
+		-append "$cmdline fdbox.stage=1"
 fi
 
 echo "# vm-run: $accel, $mem, $smp vCPUs, $stages stage(s), logs in ${logdir#"$top"/}/"
