@@ -17,6 +17,8 @@ frags="$top/configs/base.config $top/configs/$flavour.config"
 cc=gcc
 if [ "${CCACHE:-auto}" != no ] && command -v ccache >/dev/null; then
 	cc="ccache gcc"
+	# Paths relative to the checkout, so that another clone hits the cache.
+	export CCACHE_BASEDIR=$top
 fi
 kmake() {
 	make -s -C "$src" O="$out" ARCH=x86_64 CC="$cc" -j"${JOBS:-$(nproc)}" "$@"
