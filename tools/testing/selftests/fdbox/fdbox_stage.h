@@ -5,8 +5,12 @@
  * A test binary is run once per stage of a VM run (vm-run.sh), with
  * "--stage N" (or FDBOX_STAGE=N in the environment). The tests of stage N
  * are the TEST_F()s of FIXTURE(stageN); the other stages' tests are
- * filtered out. State for a later stage travels on the next kernel's
- * command line (fdbox_next_load()) or, once it exists, through fdbox itself.
+ * filtered out. A binary holding several scenarios names them: with
+ * "--case NAME" the tests of stage N are those of FIXTURE(NAME_stageN),
+ * and with "--case NAME --any-stage" those of FIXTURE(NAME), for chains
+ * whose stages run the same tests (fdbox_stage tells which stage it is).
+ * State for a later stage travels on the next kernel's command line
+ * (fdbox_next_load()) or through the handover itself.
  */
 #ifndef FDBOX_STAGE_H
 #define FDBOX_STAGE_H
@@ -16,6 +20,8 @@
 #include <string.h>
 
 #include "../kselftest_harness.h"
+
+static int fdbox_stage;
 
 /* Empty fixtures for stage N: tests share nothing but the stage number. */
 #define FDBOX_STAGE_FIXTURE(name)				\
@@ -71,23 +77,32 @@ static inline int fdbox_next_load(const char *extra_args)
 
 int main(int argc, char **argv)
 {
-	const char *stage = getenv("FDBOX_STAGE");
+	const char *stage = getenv("FDBOX_STAGE"), *name = NULL;
 	char *args[argc + 3];
-	char fixture[32];
-	int i, n = 0;
+	char fixture[64];
+	int i, n = 0, any = 0;
 
 	args[n++] = argv[0];
 	for (i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--stage") && i + 1 < argc)
 			stage = argv[++i];
+		else if (!strcmp(argv[i], "--case") && i + 1 < argc)
+			name = argv[++i];
+		else if (!strcmp(argv[i], "--any-stage"))
+			any = 1;
 		else
 			args[n++] = argv[i];
 	}
-	if (!stage) {
+	if (!stage || atoi(stage) < 1) {
 		fprintf(stderr, "%s: give --stage N (or FDBOX_STAGE=N)\n", argv[0]);
 		return KSFT_FAIL;
 	}
-	snprintf(fixture, sizeof(fixture), "stage%s", stage);
+	fdbox_stage = atoi(stage);
+	if (name && any)
+		snprintf(fixture, sizeof(fixture), "%s", name);
+	else
+		snprintf(fixture, sizeof(fixture), "%s%sstage%s", name ?: "",
+			 name ? "_" : "", stage);
 	/* Filters must come before other options for getopt(). */
 	memmove(&args[3], &args[1], (n - 1) * sizeof(*args));
 	args[1] = "-f";

@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Kexec HandOver (KHO): keep memory, and a small description of it, alive
+ * across kexec. See Documentation/core-api/kho.rst.
+ */
+#ifndef _LINUX_KHO_H
+#define _LINUX_KHO_H
+
+#include <linux/errno.h>
+#include <linux/types.h>
+
+struct folio;
+struct page;
+struct kimage;
+struct kexec_buf;
+struct resource;
+
+#ifdef CONFIG_KEXEC_HANDOVER
+
+bool kho_is_enabled(void);
+
+/* Outgoing: what the next kernel gets. */
+int kho_preserve_folio(struct folio *folio);
+void kho_unpreserve_folio(struct folio *folio);
+int kho_preserve_phys(phys_addr_t phys, size_t size);
+void kho_unpreserve_phys(phys_addr_t phys, size_t size);
+int kho_add_subtree(const char *name, const void *fdt);
+void kho_remove_subtree(const char *name);
+
+/* Incoming: what the previous kernel handed over. */
+bool kho_handover_present(void);
+int kho_find_subtree(const char *name, const void **fdt);
+struct folio *kho_restore_folio(phys_addr_t phys);
+int kho_restore_phys(phys_addr_t phys, size_t size);
+int kho_release_folio(phys_addr_t phys);
+int kho_release_phys(phys_addr_t phys, size_t size);
+
+/* Hooks for early boot, the page allocator and kexec. */
+void kho_memblock_setup(void);
+void kho_memblock_release(void);
+bool kho_memblock_free_pages(struct page *page, unsigned long pfn,
+			     unsigned int order);
+int kho_locate_mem_hole(struct kexec_buf *kbuf,
+			int (*func)(struct resource *, void *));
+size_t kho_setup_data_size(void);
+void kho_fill_setup_data(struct kimage *image, void *data);
+int kho_kexec_prepare(struct kimage *image);
+
+#else /* !CONFIG_KEXEC_HANDOVER */
+
+static inline bool kho_is_enabled(void) { return false; }
+static inline int kho_preserve_folio(struct folio *folio) { return -EOPNOTSUPP; }
+static inline void kho_unpreserve_folio(struct folio *folio) { }
+static inline int kho_preserve_phys(phys_addr_t phys, size_t size) { return -EOPNOTSUPP; }
+static inline void kho_unpreserve_phys(phys_addr_t phys, size_t size) { }
+static inline int kho_add_subtree(const char *name, const void *fdt) { return -EOPNOTSUPP; }
+static inline void kho_remove_subtree(const char *name) { }
+static inline bool kho_handover_present(void) { return false; }
+static inline int kho_find_subtree(const char *name, const void **fdt) { return -ENOENT; }
+static inline struct folio *kho_restore_folio(phys_addr_t phys) { return NULL; }
+static inline int kho_restore_phys(phys_addr_t phys, size_t size) { return -ENOENT; }
+static inline int kho_release_folio(phys_addr_t phys) { return -ENOENT; }
+static inline int kho_release_phys(phys_addr_t phys, size_t size) { return -ENOENT; }
+static inline void kho_memblock_setup(void) { }
+static inline void kho_memblock_release(void) { }
+static inline bool kho_memblock_free_pages(struct page *page, unsigned long pfn,
+					   unsigned int order) { return false; }
+static inline int kho_locate_mem_hole(struct kexec_buf *kbuf,
+				      int (*func)(struct resource *, void *)) { return 0; }
+static inline size_t kho_setup_data_size(void) { return 0; }
+static inline void kho_fill_setup_data(struct kimage *image, void *data) { }
+static inline int kho_kexec_prepare(struct kimage *image) { return 0; }
+
+#endif /* CONFIG_KEXEC_HANDOVER */
+#endif /* _LINUX_KHO_H */

@@ -1,0 +1,567 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Kexec HandOver: early boot, where preserved memory is kept safe.
+ */
+
+/**
+ * DOC: Scratch and early boot
+ *
+ * A kernel that receives a handover must not allocate a single page that
+ * the previous kernel preserved, and it cannot know which pages those are
+ * until it can read the handover. KHO therefore keeps *scratch* ranges:
+ * memory that never holds preserved pages, where the next kernel's image,
+ * initrd and every early (memblock) allocation go.
+ *
+ * - Cold boot: kho_memblock_setup() reserves scratch (kho_scratch=SIZE, or
+ *   a default sized for the kernel's early allocations) below 4 GiB. It is
+ *   never given to the page allocator, so nothing preserved can be in it.
+ * - kexec_file_load puts every segment of the next image in scratch, and
+ *   the decompressor keeps KASLR inside it.
+ * - Boot with a handover: kho_memblock_setup(), right after memblock knows
+ *   the memory, checks the setup_data entry and the header page and
+ *   reserves all memory outside scratch and the first MiB, so memblock
+ *   allocates from scratch only. Just before memblock hands memory to the
+ *   page allocator, kho_memblock_release() reads and validates the
+ *   handover FDT, builds the sorted index of preserved runs, and drops
+ *   that reservation; kho_memblock_free_pages() then frees everything
+ *   except the preserved pages, which stay PG_reserved until restored or
+ *   released (restore.c). The scratch ranges are kept for the next kexec.
+ *
+ * Anything wrong with the handover (magic, version, checksum, a range
+ * outside RAM, in scratch or overlapping another) is reported in one line
+ * and the kernel boots as if there were no handover; nothing is exposed.
+ *
+ * Locking: everything here runs single-threaded during early boot.
+ */
+
+#define pr_fmt(fmt) "kho: " fmt
+
+#include <linux/crc32.h>
+#include <linux/init.h>
+#include <linux/io.h>
+#include <linux/kmemleak.h>
+#include <linux/libfdt.h>
+#include <linux/memblock.h>
+#include <linux/mm.h>
+#include <linux/sort.h>
+#include <linux/sizes.h>
+
+#include <asm/setup.h>
+
+#include "../internal.h"
+#include "internal.h"
+
+bool kho_enabled = true;
+struct kho_range kho_scratch[KHO_MAX_SCRATCH];
+unsigned int kho_nr_scratch;
+
+struct kho_run *kho_in_runs;
+unsigned long kho_in_nr_runs;
+const void *kho_in_fdt;
+size_t kho_in_fdt_size;
+static phys_addr_t kho_in_header_phys;
+
+static phys_addr_t kho_scratch_param __initdata;
+static struct kho_setup kho_in_setup __initdata;
+static struct kho_header kho_in_header __initdata;
+static bool kho_in_pending __initdata;
+
+/* Memory reserved while only scratch may be allocated from. */
+#define KHO_MAX_HOLD	64
+static struct kho_range kho_hold[KHO_MAX_HOLD] __initdata;
+static unsigned int kho_nr_hold __initdata;
+
+static int __init kho_param(char *p)
+{
+	if (p && !strcmp(p, "off"))
+		kho_enabled = false;
+	return 0;
+}
+early_param("kho", kho_param);
+
+static int __init kho_scratch_size_param(char *p)
+{
+	kho_scratch_param = memparse(p, NULL);
+	return 0;
+}
+early_param("kho_scratch", kho_scratch_size_param);
+
+bool kho_overlaps_scratch(phys_addr_t start, phys_addr_t size)
+{
+	unsigned int i;
+
+	for (i = 0; i < kho_nr_scratch; i++)
+		if (start < kho_scratch[i].start + kho_scratch[i].size &&
+		    kho_scratch[i].start < start + size)
+			return true;
+	return false;
+}
+
+static bool __init kho_ram_range(phys_addr_t start, phys_addr_t size)
+{
+	return size && PAGE_ALIGNED(start) && PAGE_ALIGNED(size) &&
+	       start + size > start && start >= SZ_1M &&
+	       memblock_is_region_memory(start, size);
+}
+
+/* The KHO entry of the boot protocol's setup_data list, if any. */
+static bool __init kho_find_setup(struct kho_setup *out)
+{
+	u64 pa = boot_params.hdr.setup_data;
+	unsigned int n = 0;
+
+	while (pa && n++ < 64) {
+		struct setup_data *sd = early_memremap(pa, sizeof(*sd));
+		u64 next = sd->next;
+		u32 type = sd->type, len = sd->len;
+
+		early_memunmap(sd, sizeof(*sd));
+		if (type == SETUP_KEXEC_HANDOVER) {
+			void *p;
+
+			if (len != sizeof(*out)) {
+				pr_err("handover refused: setup_data of %u bytes, expected %zu\n",
+				       len, sizeof(*out));
+				return false;
+			}
+			p = early_memremap(pa + sizeof(*sd), len);
+			memcpy(out, p, len);
+			early_memunmap(p, len);
+			return true;
+		}
+		pa = next;
+	}
+	return false;
+}
+
+static u32 __init kho_crc_without(void *obj, size_t size, __le32 *crc)
+{
+	__le32 saved = *crc;
+	u32 val;
+
+	*crc = 0;
+	val = crc32_le(~0, obj, size);
+	*crc = saved;
+	return val;
+}
+
+/* Check the setup_data payload; set kho_scratch from it. */
+static const char * __init kho_check_setup(struct kho_setup *ks)
+{
+	unsigned int i, j, n = le32_to_cpu(ks->nr_scratch);
+
+	if (le32_to_cpu(ks->magic) != KHO_SETUP_MAGIC)
+		return "bad setup_data magic";
+	if (le32_to_cpu(ks->version) != KHO_ABI_VERSION)
+		return "unknown version";
+	if (kho_crc_without(ks, sizeof(*ks), &ks->crc) != le32_to_cpu(ks->crc))
+		return "setup_data checksum mismatch";
+	if (!n || n > KHO_MAX_SCRATCH)
+		return "bad number of scratch ranges";
+	for (i = 0; i < n; i++) {
+		phys_addr_t s = le64_to_cpu(ks->scratch[i].start);
+		phys_addr_t sz = le64_to_cpu(ks->scratch[i].size);
+
+		if (!kho_ram_range(s, sz))
+			return "scratch range outside RAM";
+		for (j = 0; j < i; j++)
+			if (s < kho_scratch[j].start + kho_scratch[j].size &&
+			    kho_scratch[j].start < s + sz)
+				return "overlapping scratch ranges";
+		kho_scratch[i].start = s;
+		kho_scratch[i].size = sz;
+	}
+	kho_nr_scratch = n;
+	return NULL;
+}
+
+/* Check the header page; tell whether it announces a handover. */
+static const char * __init kho_check_header(phys_addr_t pa, bool *present)
+{
+	struct kho_header *h = &kho_in_header;
+	phys_addr_t fdt, size;
+	void *p;
+
+	*present = false;
+	if (!kho_ram_range(pa, PAGE_SIZE) || kho_overlaps_scratch(pa, PAGE_SIZE))
+		return "header page outside RAM or in scratch";
+	p = early_memremap(pa, sizeof(*h));
+	memcpy(h, p, sizeof(*h));
+	early_memunmap(p, sizeof(*h));
+
+	if (le32_to_cpu(h->magic) != KHO_HEADER_MAGIC)
+		return NULL;	/* the previous kernel preserved nothing */
+	if (le32_to_cpu(h->version) != KHO_ABI_VERSION)
+		return "unknown header version";
+	if (kho_crc_without(h, sizeof(*h), &h->crc) != le32_to_cpu(h->crc))
+		return "header checksum mismatch";
+	fdt = le64_to_cpu(h->fdt_phys);
+	size = le64_to_cpu(h->fdt_size);
+	if (size < 64 || size > KHO_MAX_FDT_SIZE ||
+	    !kho_ram_range(fdt, PAGE_ALIGN(size)) ||
+	    kho_overlaps_scratch(fdt, PAGE_ALIGN(size)) ||
+	    (pa < fdt + PAGE_ALIGN(size) && fdt < pa + PAGE_SIZE))
+		return "handover FDT outside RAM, in scratch or too large";
+	*present = true;
+	return NULL;
+}
+
+static void __init kho_add_hold(phys_addr_t start, phys_addr_t end, const char **err)
+{
+	if (start >= end || *err)
+		return;
+	if (kho_nr_hold == KHO_MAX_HOLD) {
+		*err = "memory map too fragmented";
+		return;
+	}
+	kho_hold[kho_nr_hold].start = start;
+	kho_hold[kho_nr_hold++].size = end - start;
+}
+
+/* RAM minus scratch minus the first MiB: reserved until the handover is read. */
+static const char * __init kho_plan_hold(void)
+{
+	const char *err = NULL;
+	phys_addr_t start, end;
+	u64 i;
+
+	for_each_mem_range(i, &start, &end) {
+		phys_addr_t cur = max_t(phys_addr_t, start, SZ_1M);
+
+		while (cur < end) {
+			phys_addr_t next = end, skip = end;
+			unsigned int s;
+
+			/* The first scratch range at or after cur. */
+			for (s = 0; s < kho_nr_scratch; s++) {
+				phys_addr_t ss = kho_scratch[s].start;
+				phys_addr_t se = ss + kho_scratch[s].size;
+
+				if (se > cur && ss < next) {
+					next = max(ss, cur);
+					skip = min(se, end);
+				}
+			}
+			kho_add_hold(cur, next, &err);
+			cur = skip;
+		}
+	}
+	return err;
+}
+
+static phys_addr_t __init kho_default_scratch_size(void)
+{
+	phys_addr_t ram = memblock_phys_mem_size();
+	phys_addr_t size = SZ_128M + ram / 16;
+
+	/* KASAN's shadow is an early allocation of an eighth of RAM. */
+	if (IS_ENABLED(CONFIG_KASAN))
+		size += ram / 8;
+	return ALIGN(size, SZ_2M);
+}
+
+static void __init kho_reserve_scratch(void)
+{
+	phys_addr_t size = kho_scratch_param ?: kho_default_scratch_size();
+	phys_addr_t addr;
+
+	addr = memblock_phys_alloc_range(size, SZ_2M, SZ_16M, SZ_4G);
+	if (!addr)
+		addr = memblock_phys_alloc_range(size, SZ_2M, SZ_16M,
+						 MEMBLOCK_ALLOC_ANYWHERE);
+	if (!addr) {
+		pr_err("cannot reserve %pa of scratch: KHO disabled\n", &size);
+		kho_enabled = false;
+		return;
+	}
+	/* Never scanned for pointers: nothing in scratch is the kernel's own data. */
+	kmemleak_ignore_phys(addr);
+	kho_scratch[0].start = addr;
+	kho_scratch[0].size = size;
+	kho_nr_scratch = 1;
+}
+
+/**
+ * kho_memblock_setup - set up scratch, or receive a handover, at early boot
+ *
+ * Called by the architecture right after memblock learned the memory
+ * layout and before its first memblock allocation.
+ */
+void __init kho_memblock_setup(void)
+{
+	const char *err = NULL;
+	bool found, present = false;
+	unsigned int i;
+
+	if (!kho_enabled)
+		return;
+
+	found = kho_find_setup(&kho_in_setup);
+	if (found)
+		err = kho_check_setup(&kho_in_setup);
+	if (found && !err) {
+		kho_in_header_phys = le64_to_cpu(kho_in_setup.header_phys);
+		err = kho_check_header(kho_in_header_phys, &present);
+	}
+	if (present && !err)
+		err = kho_plan_hold();
+
+	if (err) {
+		pr_err("handover from the previous kernel refused (%s): booting without it\n",
+		       err);
+		kho_nr_scratch = 0;
+		present = false;
+	}
+	if (!kho_nr_scratch) {
+		kho_reserve_scratch();
+	} else if (kho_scratch_param) {
+		pr_info("kho_scratch= ignored: the scratch ranges come with the kexec\n");
+	}
+
+	if (present) {
+		for (i = 0; i < kho_nr_hold; i++)
+			memblock_reserve(kho_hold[i].start, kho_hold[i].size);
+		kho_in_pending = true;
+	}
+	for (i = 0; i < kho_nr_scratch; i++)
+		pr_info("scratch: [mem %pa-%pa]\n", &kho_scratch[i].start,
+			&(phys_addr_t){kho_scratch[i].start + kho_scratch[i].size - 1});
+}
+
+static int __init kho_run_cmp(const void *a, const void *b)
+{
+	const struct kho_run *ra = a, *rb = b;
+
+	return ra->pfn < rb->pfn ? -1 : ra->pfn > rb->pfn;
+}
+
+static unsigned long __init kho_bitmap_runs(const struct kho_bitmap *b,
+					    struct kho_run *out)
+{
+	DECLARE_BITMAP(bits, KHO_BITMAP_FOLIOS);
+	u64 base = le64_to_cpu(b->base_order);
+	unsigned int order = base & KHO_ORDER_MASK;
+	unsigned long s, e, n = 0;
+	int i;
+
+	for (i = 0; i < KHO_BITMAP_FOLIOS / 64; i++)
+		bitmap_write(bits, le64_to_cpu(b->bits[i]), i * 64, 64);
+	for (s = find_first_bit(bits, KHO_BITMAP_FOLIOS); s < KHO_BITMAP_FOLIOS;
+	     s = find_next_bit(bits, KHO_BITMAP_FOLIOS, e)) {
+		e = find_next_zero_bit(bits, KHO_BITMAP_FOLIOS, s);
+		if (out) {
+			out[n].pfn = PHYS_PFN(base & ~KHO_ORDER_MASK) + (s << order);
+			out[n].nr = e - s;
+			out[n].order = order;
+		}
+		n++;
+	}
+	return n;
+}
+
+/* Read and validate the handover FDT; build kho_in_runs. */
+static const char * __init kho_in_parse(void)
+{
+	phys_addr_t fdt_pa = le64_to_cpu(kho_in_header.fdt_phys);
+	size_t size = le64_to_cpu(kho_in_header.fdt_size);
+	const struct kho_extent *ext;
+	const struct kho_bitmap *bm;
+	const struct kho_scratch_range *sr;
+	unsigned long n_ext, n_bm, nr = 0, i;
+	struct kho_run *runs;
+	const void *fdt;
+	int len;
+
+	fdt = phys_to_virt(fdt_pa);
+	if (crc32_le(~0, fdt, size) != le32_to_cpu(kho_in_header.fdt_crc))
+		return "FDT checksum mismatch";
+	if (fdt_check_header(fdt) || fdt_totalsize(fdt) != size)
+		return "not a valid FDT";
+	if (fdt_node_check_compatible(fdt, 0, KHO_FDT_COMPATIBLE))
+		return "incompatible handover (root compatible is not " KHO_FDT_COMPATIBLE ")";
+
+	sr = fdt_getprop(fdt, 0, "scratch", &len);
+	if (!sr || len != kho_nr_scratch * sizeof(*sr))
+		return "scratch table missing";
+	for (i = 0; i < kho_nr_scratch; i++)
+		if (le64_to_cpu(sr[i].start) != kho_scratch[i].start ||
+		    le64_to_cpu(sr[i].size) != kho_scratch[i].size)
+			return "scratch table does not match setup_data";
+
+	ext = fdt_getprop(fdt, 0, "preserved-extents", &len);
+	if (!ext || len % sizeof(*ext))
+		return "bad preserved-extents";
+	n_ext = len / sizeof(*ext);
+	bm = fdt_getprop(fdt, 0, "preserved-bitmaps", &len);
+	if (!bm || len % sizeof(*bm))
+		return "bad preserved-bitmaps";
+	n_bm = len / sizeof(*bm);
+
+	for (i = 0; i < n_ext; i++) {
+		u64 po = le64_to_cpu(ext[i].phys_order);
+		u64 sz = le64_to_cpu(ext[i].size);
+		unsigned int order = po & KHO_ORDER_MASK;
+
+		if (order >= KHO_NR_ORDERS || !sz ||
+		    (po & ~KHO_ORDER_MASK) % (PAGE_SIZE << order) ||
+		    sz % (PAGE_SIZE << order) || sz / (PAGE_SIZE << order) > UINT_MAX)
+			return "malformed extent";
+	}
+	for (i = 0; i < n_bm; i++) {
+		u64 bo = le64_to_cpu(bm[i].base_order);
+		unsigned int order = bo & KHO_ORDER_MASK;
+
+		if (order >= KHO_NR_ORDERS ||
+		    (bo & ~KHO_ORDER_MASK) % ((PAGE_SIZE << order) * KHO_BITMAP_FOLIOS))
+			return "malformed bitmap";
+		nr += kho_bitmap_runs(&bm[i], NULL);
+	}
+	nr += n_ext;
+
+	runs = memblock_alloc(max(nr, 1UL) * sizeof(*runs), SMP_CACHE_BYTES);
+	if (!runs)
+		return "no memory for the index of preserved memory";
+	for (i = 0; i < n_ext; i++) {
+		u64 po = le64_to_cpu(ext[i].phys_order);
+		unsigned int order = po & KHO_ORDER_MASK;
+
+		runs[i].pfn = PHYS_PFN(po & ~KHO_ORDER_MASK);
+		runs[i].nr = le64_to_cpu(ext[i].size) / (PAGE_SIZE << order);
+		runs[i].order = order;
+	}
+	for (i = 0; i < n_bm; i++)
+		n_ext += kho_bitmap_runs(&bm[i], &runs[n_ext]);
+	sort(runs, nr, sizeof(*runs), kho_run_cmp, NULL);
+
+	for (i = 0; i < nr; i++) {
+		phys_addr_t start = PFN_PHYS(runs[i].pfn);
+		phys_addr_t bytes = PFN_PHYS((phys_addr_t)runs[i].nr << runs[i].order);
+
+		if (!kho_ram_range(start, bytes) || kho_overlaps_scratch(start, bytes) ||
+		    (i && runs[i - 1].pfn + ((unsigned long)runs[i - 1].nr << runs[i - 1].order) >
+			  runs[i].pfn)) {
+			memblock_free(runs, max(nr, 1UL) * sizeof(*runs));
+			return "preserved memory outside RAM, in scratch or overlapping";
+		}
+	}
+
+	kho_in_runs = runs;
+	kho_in_nr_runs = nr;
+	kho_in_fdt = fdt;
+	kho_in_fdt_size = size;
+	return NULL;
+}
+
+/**
+ * kho_memblock_release - switch from scratch-only to normal memory
+ *
+ * Called by memblock_free_all() before memory goes to the page allocator.
+ */
+void __init kho_memblock_release(void)
+{
+	const char *err;
+	unsigned int i;
+
+	if (!kho_enabled)
+		return;
+
+	if (kho_in_pending) {
+		/* The index is allocated while only scratch is usable. */
+		err = kho_in_parse();
+		if (err)
+			pr_err("handover from the previous kernel refused (%s): booting without it\n",
+			       err);
+		for (i = 0; i < kho_nr_hold; i++)
+			memblock_phys_free(kho_hold[i].start, kho_hold[i].size);
+		if (!err) {
+			memblock_reserve(le64_to_cpu(kho_in_header.fdt_phys),
+					 PAGE_ALIGN(kho_in_fdt_size));
+			memblock_reserve(kho_in_header_phys, PAGE_SIZE);
+			pr_info("handover received: %lu runs of preserved memory\n",
+				kho_in_nr_runs);
+		}
+		kho_in_pending = false;
+	}
+	/* Scratch never reaches the page allocator. */
+	for (i = 0; i < kho_nr_scratch; i++)
+		memblock_reserve(kho_scratch[i].start, kho_scratch[i].size);
+}
+
+/* Index of the first run that ends after @pfn. */
+static unsigned long kho_in_first_after(unsigned long pfn)
+{
+	unsigned long lo = 0, hi = kho_in_nr_runs;
+
+	while (lo < hi) {
+		unsigned long mid = lo + (hi - lo) / 2;
+		const struct kho_run *r = &kho_in_runs[mid];
+
+		if (r->pfn + ((unsigned long)r->nr << r->order) <= pfn)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+const struct kho_run *kho_in_lookup(unsigned long pfn)
+{
+	unsigned long i;
+
+	if (!kho_in_runs)
+		return NULL;
+	i = kho_in_first_after(pfn);
+	if (i < kho_in_nr_runs && kho_in_runs[i].pfn <= pfn)
+		return &kho_in_runs[i];
+	return NULL;
+}
+
+static void __init kho_free_range(unsigned long pfn, unsigned long end)
+{
+	while (pfn < end) {
+		unsigned int order = min_t(unsigned int, MAX_PAGE_ORDER,
+					   pfn ? __ffs(pfn) : MAX_PAGE_ORDER);
+
+		while (pfn + (1UL << order) > end)
+			order--;
+		memblock_free_pages(pfn_to_page(pfn), pfn, order);
+		pfn += 1UL << order;
+	}
+}
+
+/**
+ * kho_memblock_free_pages - keep preserved pages out of the page allocator
+ * @page: first page of the block memblock is freeing
+ * @pfn: its pfn
+ * @order: the block's order
+ *
+ * Return: true if KHO took care of the block (freed what is not preserved,
+ * kept the rest PG_reserved), false to free it as usual.
+ */
+bool __init kho_memblock_free_pages(struct page *page, unsigned long pfn,
+				    unsigned int order)
+{
+	unsigned long end = pfn + (1UL << order), cur = pfn, i;
+
+	if (!kho_in_runs)
+		return false;
+	i = kho_in_first_after(pfn);
+	if (i == kho_in_nr_runs || kho_in_runs[i].pfn >= end)
+		return false;
+
+	for (; i < kho_in_nr_runs && kho_in_runs[i].pfn < end; i++) {
+		const struct kho_run *r = &kho_in_runs[i];
+		unsigned long s = max(r->pfn, pfn);
+		unsigned long e = min(r->pfn + ((unsigned long)r->nr << r->order), end);
+		unsigned long p;
+
+		kho_free_range(cur, s);
+		for (p = s; p < e; p++)
+			__SetPageReserved(pfn_to_page(p));
+		/* memblock_free_all() counts the whole block as RAM. */
+		totalram_pages_add(-(long)(e - s));
+		cur = e;
+	}
+	kho_free_range(cur, end);
+	return true;
+}

@@ -1,0 +1,286 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Kexec HandOver: a test facility driven from debugfs.
+ */
+
+/**
+ * DOC: Test facility
+ *
+ * ``/sys/kernel/debug/kho/test/ctl`` takes one command per write:
+ *
+ * ``preserve N SEED``
+ *	allocate N folios of orders 0, 1, ... 10, 0, 1, ..., fill each with
+ *	pseudo-random data from SEED, preserve them and add a "kho-test"
+ *	subtree listing address, order and CRC32 of each
+ * ``cancel``
+ *	unpreserve and free them again
+ * ``verify``
+ *	in the next kernel: restore every folio of the incoming "kho-test"
+ *	subtree and compare order and CRC32
+ * ``release``
+ *	free what ``verify`` restored, and release what it did not
+ *
+ * ``/sys/kernel/debug/kho/test/status`` reports the counts.
+ *
+ * Locking: kho_test_lock serializes the commands.
+ */
+
+#define pr_fmt(fmt) "kho-test: " fmt
+
+#include <linux/crc32.h>
+#include <linux/debugfs.h>
+#include <linux/libfdt.h>
+#include <linux/mm.h>
+#include <linux/seq_file.h>
+#include <linux/slab.h>
+#include <linux/vmalloc.h>
+
+#include "internal.h"
+
+#define KHO_TEST_MAX_ORDER	10
+#define KHO_TEST_NODE		"kho-test"
+
+struct kho_test_rec {
+	__le64 phys;
+	__le32 order;
+	__le32 crc;
+};
+
+static DEFINE_MUTEX(kho_test_lock);
+static struct folio **kho_test_folios;
+static unsigned long kho_test_nr;
+static void *kho_test_fdt;
+static unsigned long kho_test_verified, kho_test_bad, kho_test_missing;
+static unsigned long kho_test_released;
+
+static u64 kho_test_next(u64 *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+static u32 kho_test_fill(struct folio *folio, u64 seed)
+{
+	u64 *p = folio_address(folio);
+	size_t i, n = folio_size(folio) / sizeof(u64);
+	u64 s = seed | 1;
+
+	for (i = 0; i < n; i++)
+		p[i] = kho_test_next(&s);
+	return crc32_le(~0, (void *)p, folio_size(folio));
+}
+
+static void kho_test_drop(void)
+{
+	unsigned long i;
+
+	kho_remove_subtree(KHO_TEST_NODE);
+	for (i = 0; i < kho_test_nr; i++) {
+		kho_unpreserve_folio(kho_test_folios[i]);
+		folio_put(kho_test_folios[i]);
+	}
+	kvfree(kho_test_folios);
+	kvfree(kho_test_fdt);
+	kho_test_folios = NULL;
+	kho_test_fdt = NULL;
+	kho_test_nr = 0;
+}
+
+static int kho_test_preserve(unsigned long n, u64 seed)
+{
+	size_t fdt_size = 4096 + n * sizeof(struct kho_test_rec);
+	struct kho_test_rec *recs;
+	unsigned long i;
+	int err;
+
+	if (kho_test_nr || !n || n > 100000)
+		return -EINVAL;
+	kho_test_folios = kvcalloc(n, sizeof(*kho_test_folios), GFP_KERNEL);
+	recs = kvcalloc(n, sizeof(*recs), GFP_KERNEL);
+	kho_test_fdt = kvzalloc(fdt_size, GFP_KERNEL);
+	if (!kho_test_folios || !recs || !kho_test_fdt) {
+		err = -ENOMEM;
+		goto fail;
+	}
+
+	for (i = 0; i < n; i++) {
+		unsigned int order = i % (KHO_TEST_MAX_ORDER + 1);
+		struct folio *folio = folio_alloc(GFP_KERNEL, order);
+
+		if (!folio) {
+			err = -ENOMEM;
+			goto fail;
+		}
+		kho_test_folios[kho_test_nr++] = folio;
+		recs[i].phys = cpu_to_le64(folio_pfn(folio) << PAGE_SHIFT);
+		recs[i].order = cpu_to_le32(order);
+		recs[i].crc = cpu_to_le32(kho_test_fill(folio, seed + i));
+		err = kho_preserve_folio(folio);
+		if (err) {
+			folio_put(folio);
+			kho_test_nr--;
+			goto fail;
+		}
+	}
+
+	err = fdt_create(kho_test_fdt, fdt_size);
+	err = err ?: fdt_finish_reservemap(kho_test_fdt);
+	err = err ?: fdt_begin_node(kho_test_fdt, "");
+	err = err ?: fdt_property_string(kho_test_fdt, "compatible", "kho-test-v1");
+	err = err ?: fdt_property(kho_test_fdt, "folios", recs, n * sizeof(*recs));
+	err = err ?: fdt_end_node(kho_test_fdt);
+	err = err ?: fdt_finish(kho_test_fdt);
+	if (err) {
+		err = -EINVAL;
+		goto fail;
+	}
+	err = kho_add_subtree(KHO_TEST_NODE, kho_test_fdt);
+	if (err)
+		goto fail;
+	kvfree(recs);
+	pr_info("preserved %lu folios\n", n);
+	return 0;
+fail:
+	kvfree(recs);
+	kho_test_drop();
+	return err;
+}
+
+static int kho_test_verify(void)
+{
+	const struct kho_test_rec *recs;
+	const void *fdt;
+	int node, len;
+	unsigned long i, n;
+
+	if (kho_test_folios)
+		return -EBUSY;
+	node = kho_find_subtree(KHO_TEST_NODE, &fdt);
+	if (node < 0)
+		return node;
+	recs = fdt_getprop(fdt, node, "folios", &len);
+	if (!recs || len % sizeof(*recs))
+		return -EINVAL;
+	n = len / sizeof(*recs);
+	kho_test_folios = kvcalloc(n, sizeof(*kho_test_folios), GFP_KERNEL);
+	if (!kho_test_folios)
+		return -ENOMEM;
+	kho_test_nr = n;
+
+	for (i = 0; i < n; i++) {
+		unsigned int order = le32_to_cpu(recs[i].order);
+		struct folio *folio = kho_restore_folio(le64_to_cpu(recs[i].phys));
+		u32 crc;
+
+		if (!folio) {
+			kho_test_missing++;
+			continue;
+		}
+		kho_test_folios[i] = folio;
+		crc = crc32_le(~0, folio_address(folio), folio_size(folio));
+		if (folio_order(folio) == order && crc == le32_to_cpu(recs[i].crc)) {
+			kho_test_verified++;
+		} else {
+			kho_test_bad++;
+			pr_err("folio %lu at %pa: order %u crc %08x, expected order %u crc %08x\n",
+			       i, &recs[i].phys, folio_order(folio), crc, order,
+			       le32_to_cpu(recs[i].crc));
+		}
+	}
+	pr_info("verified %lu of %lu folios, %lu bad, %lu missing\n",
+		kho_test_verified, n, kho_test_bad, kho_test_missing);
+	return 0;
+}
+
+static int kho_test_release(void)
+{
+	const struct kho_test_rec *recs;
+	const void *fdt;
+	unsigned long i;
+	int node, len;
+
+	node = kho_find_subtree(KHO_TEST_NODE, &fdt);
+	if (node < 0)
+		return node;
+	recs = fdt_getprop(fdt, node, "folios", &len);
+	if (!recs || len % sizeof(*recs))
+		return -EINVAL;
+	for (i = 0; i < len / sizeof(*recs); i++) {
+		struct folio *folio = i < kho_test_nr ? kho_test_folios[i] : NULL;
+
+		if (folio)
+			folio_put(folio);
+		else if (kho_release_folio(le64_to_cpu(recs[i].phys)))
+			continue;
+		kho_test_released++;
+	}
+	kvfree(kho_test_folios);
+	kho_test_folios = NULL;
+	kho_test_nr = 0;
+	return 0;
+}
+
+static ssize_t kho_test_ctl_write(struct file *file, const char __user *ubuf,
+				  size_t count, loff_t *ppos)
+{
+	unsigned long n;
+	u64 seed;
+	char buf[64];
+	int err;
+
+	if (count >= sizeof(buf))
+		return -EINVAL;
+	if (copy_from_user(buf, ubuf, count))
+		return -EFAULT;
+	buf[count] = '\0';
+
+	mutex_lock(&kho_test_lock);
+	if (sscanf(buf, "preserve %lu %llu", &n, &seed) == 2)
+		err = kho_test_preserve(n, seed);
+	else if (sysfs_streq(buf, "cancel"))
+		err = kho_test_nr ? (kho_test_drop(), 0) : -ENOENT;
+	else if (sysfs_streq(buf, "verify"))
+		err = kho_test_verify();
+	else if (sysfs_streq(buf, "release"))
+		err = kho_test_release();
+	else
+		err = -EINVAL;
+	mutex_unlock(&kho_test_lock);
+	return err ?: count;
+}
+
+static const struct file_operations kho_test_ctl_fops = {
+	.owner = THIS_MODULE,
+	.write = kho_test_ctl_write,
+	.llseek = noop_llseek,
+};
+
+static int kho_test_status_show(struct seq_file *m, void *v)
+{
+	mutex_lock(&kho_test_lock);
+	seq_printf(m, "folios %lu\n", kho_test_nr);
+	seq_printf(m, "verified %lu\n", kho_test_verified);
+	seq_printf(m, "bad %lu\n", kho_test_bad);
+	seq_printf(m, "missing %lu\n", kho_test_missing);
+	seq_printf(m, "released %lu\n", kho_test_released);
+	mutex_unlock(&kho_test_lock);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(kho_test_status);
+
+static int __init kho_test_init(void)
+{
+	struct dentry *kho, *dir;
+
+	if (!kho_enabled)
+		return 0;
+	kho = debugfs_lookup("kho", NULL);
+	dir = debugfs_create_dir("test", kho);
+	dput(kho);
+	debugfs_create_file("ctl", 0200, dir, NULL, &kho_test_ctl_fops);
+	debugfs_create_file("status", 0400, dir, NULL, &kho_test_status_fops);
+	return 0;
+}
+late_initcall_sync(kho_test_init);
