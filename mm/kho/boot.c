@@ -437,11 +437,18 @@ static const char * __init kho_in_parse(void)
 		phys_addr_t start = PFN_PHYS(runs[i].pfn);
 		phys_addr_t bytes = PFN_PHYS((phys_addr_t)runs[i].nr << runs[i].order);
 
-		if (!kho_ram_range(start, bytes) || kho_overlaps_scratch(start, bytes) ||
-		    (i && runs[i - 1].pfn + ((unsigned long)runs[i - 1].nr << runs[i - 1].order) >
-			  runs[i].pfn)) {
+		const char *err = NULL;
+
+		if (!kho_ram_range(start, bytes))
+			err = "preserved memory outside RAM";
+		else if (kho_overlaps_scratch(start, bytes))
+			err = "preserved memory in scratch";
+		else if (i && runs[i - 1].pfn +
+			 ((unsigned long)runs[i - 1].nr << runs[i - 1].order) > runs[i].pfn)
+			err = "overlapping preserved ranges";
+		if (err) {
 			memblock_free(runs, max(nr, 1UL) * sizeof(*runs));
-			return "preserved memory outside RAM, in scratch or overlapping";
+			return err;
 		}
 	}
 

@@ -101,6 +101,30 @@ TEST_F(roundtrip_stage2, handover_arrived)
 	ASSERT_EQ(NR_FOLIOS, stat_of(KHO "/in/stats", "preserved_folios"));
 }
 
+/* The kexec put the kernel, KASLR or not, inside scratch. */
+TEST_F(roundtrip_stage2, kernel_in_scratch)
+{
+	unsigned long long ks = 0, ke = 0, s, size;
+	char line[256];
+	int inside = 0;
+	FILE *f = fopen("/proc/iomem", "r");
+
+	ASSERT_NE(NULL, f);
+	while (fgets(line, sizeof(line), f))
+		if (strstr(line, "Kernel code"))
+			sscanf(line, " %llx-%llx", &ks, &ke);
+	fclose(f);
+	ASSERT_NE(0, ks) TH_LOG("no 'Kernel code' in /proc/iomem");
+
+	f = fopen(KHO "/scratch", "r");
+	ASSERT_NE(NULL, f);
+	while (fscanf(f, "%llx %llx", &s, &size) == 2)
+		if (ks >= s && ke < s + size)
+			inside = 1;
+	fclose(f);
+	ASSERT_TRUE(inside) TH_LOG("kernel code at %llx-%llx is outside scratch", ks, ke);
+}
+
 TEST_F(roundtrip_stage2, restore_and_verify)
 {
 	ASSERT_EQ(0, ctl("verify"));
