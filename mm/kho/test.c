@@ -19,6 +19,12 @@
  *	subtree and compare order and CRC32
  * ``release``
  *	free what ``verify`` restored, and release what it did not
+ * ``scatter PAGES``
+ *	preserve PAGES order-0 pages, each with a neighbour that is not
+ *	preserved: the worst case of scattered memory (for measuring the
+ *	handover's size; cancel undoes it)
+ * ``contig PAGES ORDER``
+ *	preserve PAGES pages as folios of ORDER (cancel undoes it)
  *
  * ``/sys/kernel/debug/kho/test/status`` reports the counts.
  *
@@ -49,6 +55,8 @@ struct kho_test_rec {
 static DEFINE_MUTEX(kho_test_lock);
 static struct folio **kho_test_folios;
 static unsigned long kho_test_nr;
+static struct page **kho_test_spare;	/* scatter's unpreserved neighbours */
+static unsigned long kho_test_nr_spare;
 static void *kho_test_fdt;
 static unsigned long kho_test_verified, kho_test_bad, kho_test_missing;
 static unsigned long kho_test_released;
@@ -81,11 +89,65 @@ static void kho_test_drop(void)
 		kho_unpreserve_folio(kho_test_folios[i]);
 		folio_put(kho_test_folios[i]);
 	}
+	for (i = 0; i < kho_test_nr_spare; i++)
+		__free_page(kho_test_spare[i]);
 	kvfree(kho_test_folios);
+	kvfree(kho_test_spare);
 	kvfree(kho_test_fdt);
 	kho_test_folios = NULL;
+	kho_test_spare = NULL;
 	kho_test_fdt = NULL;
 	kho_test_nr = 0;
+	kho_test_nr_spare = 0;
+}
+
+/* Preserve @nr folios of @order; with @spread, each page has a free neighbour. */
+static int kho_test_bulk(unsigned long nr, unsigned int order, bool spread)
+{
+	unsigned long i;
+	int err = 0;
+
+	if (kho_test_nr || !nr || order > MAX_PAGE_ORDER || (spread && order))
+		return -EINVAL;
+	kho_test_folios = kvcalloc(nr, sizeof(*kho_test_folios), GFP_KERNEL);
+	if (spread)
+		kho_test_spare = kvcalloc(nr, sizeof(*kho_test_spare), GFP_KERNEL);
+	if (!kho_test_folios || (spread && !kho_test_spare)) {
+		err = -ENOMEM;
+		goto fail;
+	}
+	for (i = 0; i < nr; i++) {
+		struct folio *folio;
+
+		if (spread) {
+			struct page *pair = alloc_pages(GFP_KERNEL | __GFP_NOWARN, 1);
+
+			if (!pair) {
+				err = -ENOMEM;
+				goto fail;
+			}
+			split_page(pair, 1);
+			kho_test_spare[kho_test_nr_spare++] = pair + 1;
+			folio = page_folio(pair);
+		} else {
+			folio = folio_alloc(GFP_KERNEL | __GFP_NOWARN, order);
+			if (!folio) {
+				err = -ENOMEM;
+				goto fail;
+			}
+		}
+		err = kho_preserve_folio(folio);
+		if (err) {
+			folio_put(folio);
+			goto fail;
+		}
+		kho_test_folios[kho_test_nr++] = folio;
+		cond_resched();
+	}
+	return 0;
+fail:
+	kho_test_drop();
+	return err;
 }
 
 static int kho_test_preserve(unsigned long n, u64 seed)
@@ -239,6 +301,10 @@ static ssize_t kho_test_ctl_write(struct file *file, const char __user *ubuf,
 	mutex_lock(&kho_test_lock);
 	if (sscanf(buf, "preserve %lu %llu", &n, &seed) == 2)
 		err = kho_test_preserve(n, seed);
+	else if (sscanf(buf, "scatter %lu", &n) == 1)
+		err = kho_test_bulk(n, 0, true);
+	else if (sscanf(buf, "contig %lu %llu", &n, &seed) == 2)
+		err = seed > MAX_PAGE_ORDER ? -EINVAL : kho_test_bulk(n >> seed, seed, false);
 	else if (sysfs_streq(buf, "cancel"))
 		err = kho_test_nr ? (kho_test_drop(), 0) : -ENOENT;
 	else if (sysfs_streq(buf, "verify"))

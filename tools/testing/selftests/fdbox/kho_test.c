@@ -12,6 +12,9 @@
  *            EBUSY while memory is preserved; kexec -s then carries it
  * corrupt    (--any-stage) each stage damages its handover a different
  *            way; the next stage checks it was refused and nothing exposed
+ * metadata   one stage: what the handover costs per GiB preserved, read
+ *            from debugfs, for 4 KiB pages as allocated, 4 KiB pages every
+ *            other page, 2 MiB folios and 4 MiB folios
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -258,4 +261,51 @@ TEST_F(corrupt, corrupt_next_handover)
 			   strlen(corruptions[fdbox_stage - 1])));
 	close(fd);
 	ASSERT_EQ(0, fdbox_next_load(NULL));
+}
+
+/* ---- metadata: handover bytes per GiB preserved ---- */
+
+#define GIB_PAGES (1L << 18)
+
+FDBOX_STAGE_FIXTURE(metadata_stage1);
+
+/* Preserve, read the cost, undo. Returns the FDT bytes. */
+static long measure(struct __test_metadata *_metadata, const char *cmd, const char *what)
+{
+	long fdt, map, ext, bm;
+
+	EXPECT_EQ(0, ctl(cmd)) TH_LOG("%s", cmd);
+	fdt = stat_of(KHO "/out/stats", "fdt_bytes");
+	map = stat_of(KHO "/out/stats", "map_bytes");
+	ext = stat_of(KHO "/out/stats", "extents");
+	bm = stat_of(KHO "/out/stats", "bitmaps");
+	EXPECT_EQ(GIB_PAGES * 4096, stat_of(KHO "/out/stats", "preserved_bytes"));
+	printf("# metadata: 1 GiB of %s: %ld extents, %ld bitmaps, %ld map bytes, %ld FDT bytes\n",
+	       what, ext, bm, map, fdt);
+	EXPECT_EQ(0, ctl("cancel"));
+	return fdt;
+}
+
+TEST_F(metadata_stage1, pages_as_allocated_under_64k)
+{
+	ASSERT_GT(65536, measure(_metadata, "contig 262144 0", "4 KiB pages as allocated"));
+}
+
+TEST_F(metadata_stage1, every_other_page)
+{
+	/*
+	 * Half the pages of a 2 GiB span, chosen freely, cannot be described
+	 * in less than 64 KiB (log2 C(2^19, 2^18) bits): only report it.
+	 */
+	measure(_metadata, "scatter 262144", "4 KiB pages, every other page");
+}
+
+TEST_F(metadata_stage1, huge_folios_under_1k)
+{
+	ASSERT_GT(1024, measure(_metadata, "contig 262144 9", "2 MiB folios"));
+}
+
+TEST_F(metadata_stage1, large_folios_under_1k)
+{
+	ASSERT_GT(1024, measure(_metadata, "contig 262144 10", "4 MiB folios"));
 }
