@@ -312,11 +312,10 @@ void __init kho_memblock_setup(void)
 		kho_nr_scratch = 0;
 		present = false;
 	}
-	if (!kho_nr_scratch) {
+	if (!kho_nr_scratch)
 		kho_reserve_scratch();
-	} else if (kho_scratch_param) {
+	else if (kho_scratch_param)
 		pr_info("kho_scratch= ignored: the scratch ranges come with the kexec\n");
-	}
 
 	if (present) {
 		for (i = 0; i < kho_nr_hold; i++)

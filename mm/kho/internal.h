@@ -33,6 +33,7 @@ struct kho_out_stats {
 	unsigned long bytes;
 	unsigned int subtrees;
 };
+
 void kho_out_stats(struct kho_out_stats *st);
 int kho_out_walk_chunks(unsigned int order,
 			int (*fn)(unsigned long first_pfn, const unsigned long *bits,
@@ -48,6 +49,7 @@ struct kho_fdt_info {
 	size_t map_bytes;	/* extents + bitmaps */
 	size_t fdt_bytes;
 };
+
 void *kho_build_fdt(size_t *size, struct kho_fdt_info *info);
 void kho_free_fdt(void *fdt, size_t size);
 
@@ -57,6 +59,7 @@ struct kho_run {
 	unsigned int nr;	/* folios */
 	unsigned int order;
 };
+
 extern struct kho_run *kho_in_runs;
 extern unsigned long kho_in_nr_runs;
 extern const void *kho_in_fdt;
@@ -68,6 +71,7 @@ struct kho_in_stats {
 	unsigned long restored;
 	unsigned long released;
 };
+
 void kho_in_stats(struct kho_in_stats *st);
 
 /* Testing hook (debugfs.c): damage the next handover on purpose. */
@@ -79,6 +83,7 @@ enum kho_corrupt {
 	KHO_CORRUPT_OVERLAP,	/* two extents over the same pages */
 	KHO_CORRUPT_COMPATIBLE,	/* unknown root compatible string */
 };
+
 extern enum kho_corrupt kho_corrupt_mode;
 
 #endif /* _MM_KHO_INTERNAL_H */

@@ -48,6 +48,7 @@ struct kho_subtree {
 	const void *fdt;
 };
 
+/* Protects everything outgoing: see "Locking" above. */
 DEFINE_MUTEX(kho_out_lock);
 bool kho_out_frozen;
 
