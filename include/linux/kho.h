@@ -42,7 +42,8 @@ bool kho_memblock_free_pages(struct page *page, unsigned long pfn,
 			     unsigned int order);
 int kho_locate_mem_hole(struct kexec_buf *kbuf,
 			int (*func)(struct resource *, void *));
-size_t kho_setup_data_size(void);
+bool kho_is_scratch_page(struct page *page);
+size_t kho_setup_data_size(struct kimage *image);
 void kho_fill_setup_data(struct kimage *image, void *data);
 int kho_kexec_prepare(struct kimage *image);
 
@@ -67,7 +68,8 @@ static inline bool kho_memblock_free_pages(struct page *page, unsigned long pfn,
 					   unsigned int order) { return false; }
 static inline int kho_locate_mem_hole(struct kexec_buf *kbuf,
 				      int (*func)(struct resource *, void *)) { return 0; }
-static inline size_t kho_setup_data_size(void) { return 0; }
+static inline bool kho_is_scratch_page(struct page *page) { return false; }
+static inline size_t kho_setup_data_size(struct kimage *image) { return 0; }
 static inline void kho_fill_setup_data(struct kimage *image, void *data) { }
 static inline int kho_kexec_prepare(struct kimage *image) { return 0; }
 

@@ -36,6 +36,7 @@
 
 #define pr_fmt(fmt) "kho: " fmt
 
+#include <linux/crash_dump.h>
 #include <linux/crc32.h>
 #include <linux/init.h>
 #include <linux/io.h>
@@ -57,6 +58,8 @@ unsigned int kho_nr_scratch;
 
 struct kho_run *kho_in_runs;
 unsigned long kho_in_nr_runs;
+unsigned long *kho_in_taken;
+static unsigned long kho_in_nr_folios;
 const void *kho_in_fdt;
 size_t kho_in_fdt_size;
 static phys_addr_t kho_in_header_phys;
@@ -67,7 +70,10 @@ static struct kho_header kho_in_header __initdata;
 static bool kho_in_pending __initdata;
 
 /* Memory reserved while only scratch may be allocated from. */
-#define KHO_MAX_HOLD	64
+#define KHO_MAX_HOLD	128
+
+/* Less scratch than this cannot hold a kernel's early allocations. */
+#define KHO_MIN_SCRATCH	SZ_64M
 static struct kho_range kho_hold[KHO_MAX_HOLD] __initdata;
 static unsigned int kho_nr_hold __initdata;
 
@@ -85,6 +91,21 @@ static int __init kho_scratch_size_param(char *p)
 	return 0;
 }
 early_param("kho_scratch", kho_scratch_size_param);
+
+/**
+ * kho_is_scratch_page - must this page stay out of the page allocator?
+ * @page: a reserved page about to be freed (free_reserved_page())
+ *
+ * In a kernel started by kexec, the kernel image and the initrd sit in
+ * scratch; their pages are never freed, so that no preserved memory can
+ * ever be in scratch.
+ *
+ * Return: true if @page is in scratch.
+ */
+bool kho_is_scratch_page(struct page *page)
+{
+	return kho_overlaps_scratch(page_to_phys(page), PAGE_SIZE);
+}
 
 bool kho_overlaps_scratch(phys_addr_t start, phys_addr_t size)
 {
@@ -156,8 +177,14 @@ static const char * __init kho_check_setup(struct kho_setup *ks)
 		return "unknown version";
 	if (kho_crc_without(ks, sizeof(*ks), &ks->crc) != le32_to_cpu(ks->crc))
 		return "setup_data checksum mismatch";
+	phys_addr_t total = 0;
+
 	if (!n || n > KHO_MAX_SCRATCH)
 		return "bad number of scratch ranges";
+	for (i = 0; i < n; i++)
+		total += le64_to_cpu(ks->scratch[i].size);
+	if (total < KHO_MIN_SCRATCH)
+		return "scratch too small";
 	for (i = 0; i < n; i++) {
 		phys_addr_t s = le64_to_cpu(ks->scratch[i].start);
 		phys_addr_t sz = le64_to_cpu(ks->scratch[i].size);
@@ -218,14 +245,18 @@ static void __init kho_add_hold(phys_addr_t start, phys_addr_t end, const char *
 	kho_hold[kho_nr_hold++].size = end - start;
 }
 
-/* RAM minus scratch minus the first MiB: reserved until the handover is read. */
+/*
+ * Free RAM minus scratch minus the first MiB: reserved until the handover
+ * is read. Only free memory, so that lifting the hold later drops no
+ * reservation made before it.
+ */
 static const char * __init kho_plan_hold(void)
 {
 	const char *err = NULL;
 	phys_addr_t start, end;
 	u64 i;
 
-	for_each_mem_range(i, &start, &end) {
+	for_each_free_mem_range(i, NUMA_NO_NODE, MEMBLOCK_NONE, &start, &end, NULL) {
 		phys_addr_t cur = max_t(phys_addr_t, start, SZ_1M);
 
 		while (cur < end) {
@@ -293,7 +324,8 @@ void __init kho_memblock_setup(void)
 	bool found, present = false;
 	unsigned int i;
 
-	if (!kho_enabled)
+	/* A crash kernel lives in its own small reserved memory. */
+	if (!kho_enabled || is_kdump_kernel())
 		return;
 
 	found = kho_find_setup(&kho_in_setup);
@@ -318,9 +350,18 @@ void __init kho_memblock_setup(void)
 		pr_info("kho_scratch= ignored: the scratch ranges come with the kexec\n");
 
 	if (present) {
-		for (i = 0; i < kho_nr_hold; i++)
-			memblock_reserve(kho_hold[i].start, kho_hold[i].size);
-		kho_in_pending = true;
+		for (i = 0; i < kho_nr_hold; i++) {
+			if (memblock_reserve(kho_hold[i].start, kho_hold[i].size)) {
+				/* Nothing allocated yet: undo, boot without it. */
+				pr_err("handover from the previous kernel refused (cannot reserve memory): booting without it\n");
+				while (i--)
+					memblock_phys_free(kho_hold[i].start, kho_hold[i].size);
+				kho_nr_hold = 0;
+				present = false;
+				break;
+			}
+		}
+		kho_in_pending = present;
 	}
 	for (i = 0; i < kho_nr_scratch; i++)
 		pr_info("scratch: [mem %pa-%pa]\n", &kho_scratch[i].start,
@@ -431,6 +472,11 @@ static const char * __init kho_in_parse(void)
 	for (i = 0; i < n_bm; i++)
 		n_ext += kho_bitmap_runs(&bm[i], &runs[n_ext]);
 	sort(runs, nr, sizeof(*runs), kho_run_cmp, NULL);
+	kho_in_nr_folios = 0;
+	for (i = 0; i < nr; i++) {
+		runs[i].idx = kho_in_nr_folios;
+		kho_in_nr_folios += runs[i].nr;
+	}
 
 	for (i = 0; i < nr; i++) {
 		phys_addr_t start = PFN_PHYS(runs[i].pfn);
@@ -451,10 +497,50 @@ static const char * __init kho_in_parse(void)
 		}
 	}
 
+	kho_in_taken = memblock_alloc(BITS_TO_LONGS(max(kho_in_nr_folios, 1UL)) *
+				      sizeof(long), SMP_CACHE_BYTES);
+	if (!kho_in_taken) {
+		memblock_free(runs, max(nr, 1UL) * sizeof(*runs));
+		return "no memory for the index of preserved memory";
+	}
 	kho_in_runs = runs;
 	kho_in_nr_runs = nr;
 	kho_in_fdt = fdt;
 	kho_in_fdt_size = size;
+	return NULL;
+}
+
+/*
+ * With the hold lifted: keep the FDT and the header page, and check that no
+ * preserved run is memory this kernel reserved for itself.
+ */
+static const char * __init kho_in_claim(void)
+{
+	phys_addr_t fdt = le64_to_cpu(kho_in_header.fdt_phys);
+	unsigned long i;
+
+	for (i = 0; i < kho_in_nr_runs; i++) {
+		const struct kho_run *r = &kho_in_runs[i];
+
+		if (memblock_is_region_reserved(PFN_PHYS(r->pfn),
+						PFN_PHYS((phys_addr_t)r->nr << r->order)) ||
+		    (fdt < PFN_PHYS(r->pfn + ((unsigned long)r->nr << r->order)) &&
+		     PFN_PHYS(r->pfn) < fdt + PAGE_ALIGN(kho_in_fdt_size)) ||
+		    (kho_in_header_phys >= PFN_PHYS(r->pfn) &&
+		     kho_in_header_phys < PFN_PHYS(r->pfn + ((unsigned long)r->nr << r->order)))) {
+			memblock_free(kho_in_runs, max(kho_in_nr_runs, 1UL) * sizeof(*kho_in_runs));
+			memblock_free(kho_in_taken, BITS_TO_LONGS(max(kho_in_nr_folios, 1UL)) *
+				      sizeof(long));
+			kho_in_taken = NULL;
+			kho_in_runs = NULL;
+			kho_in_nr_runs = 0;
+			kho_in_fdt = NULL;
+			kho_in_fdt_size = 0;
+			return "preserved memory overlaps memory this kernel reserved";
+		}
+	}
+	memblock_reserve(fdt, PAGE_ALIGN(kho_in_fdt_size));
+	memblock_reserve(kho_in_header_phys, PAGE_SIZE);
 	return NULL;
 }
 
@@ -474,18 +560,16 @@ void __init kho_memblock_release(void)
 	if (kho_in_pending) {
 		/* The index is allocated while only scratch is usable. */
 		err = kho_in_parse();
+		for (i = 0; i < kho_nr_hold; i++)
+			memblock_phys_free(kho_hold[i].start, kho_hold[i].size);
+		if (!err)
+			err = kho_in_claim();
 		if (err)
 			pr_err("handover from the previous kernel refused (%s): booting without it\n",
 			       err);
-		for (i = 0; i < kho_nr_hold; i++)
-			memblock_phys_free(kho_hold[i].start, kho_hold[i].size);
-		if (!err) {
-			memblock_reserve(le64_to_cpu(kho_in_header.fdt_phys),
-					 PAGE_ALIGN(kho_in_fdt_size));
-			memblock_reserve(kho_in_header_phys, PAGE_SIZE);
+		else
 			pr_info("handover received: %lu runs of preserved memory\n",
 				kho_in_nr_runs);
-		}
 		kho_in_pending = false;
 	}
 	/* Scratch never reaches the page allocator. */
@@ -549,6 +633,11 @@ bool __init kho_memblock_free_pages(struct page *page, unsigned long pfn,
 {
 	unsigned long end = pfn + (1UL << order), cur = pfn, i;
 
+	/* memblock_free_late() of early memory in scratch: keep it. */
+	if (kho_overlaps_scratch(PFN_PHYS(pfn), PAGE_SIZE << order)) {
+		totalram_pages_add(-(1L << order));
+		return true;
+	}
 	if (!kho_in_runs)
 		return false;
 	i = kho_in_first_after(pfn);

@@ -35,6 +35,7 @@ struct kho_out_stats {
 };
 
 void kho_out_stats(struct kho_out_stats *st);
+bool kho_out_stats_locked(struct kho_out_stats *st);
 int kho_out_walk_chunks(unsigned int order,
 			int (*fn)(unsigned long first_pfn, const unsigned long *bits,
 				  void *arg), void *arg);
@@ -58,10 +59,12 @@ struct kho_run {
 	unsigned long pfn;
 	unsigned int nr;	/* folios */
 	unsigned int order;
+	unsigned long idx;	/* number of the run's first folio in kho_in_taken */
 };
 
 extern struct kho_run *kho_in_runs;
 extern unsigned long kho_in_nr_runs;
+extern unsigned long *kho_in_taken;	/* a bit per folio: restored or released */
 extern const void *kho_in_fdt;
 extern size_t kho_in_fdt_size;
 const struct kho_run *kho_in_lookup(unsigned long pfn);

@@ -226,7 +226,7 @@ int kho_preserve_phys(phys_addr_t phys, size_t size)
 
 	if (!kho_enabled)
 		return -ENODEV;
-	if (!PAGE_ALIGNED(phys) || !PAGE_ALIGNED(size) || !size)
+	if (!PAGE_ALIGNED(phys) || !PAGE_ALIGNED(size) || !size || phys + size < phys)
 		return -EINVAL;
 
 	mutex_lock(&kho_out_lock);
@@ -355,12 +355,22 @@ void kho_remove_subtree(const char *name)
 }
 EXPORT_SYMBOL_GPL(kho_remove_subtree);
 
+/* Fill @st if not NULL; tell whether anything is to be handed over. */
+bool kho_out_stats_locked(struct kho_out_stats *st)
+{
+	lockdep_assert_held(&kho_out_lock);
+	if (st) {
+		st->folios = kho_out_folios;
+		st->bytes = kho_out_bytes;
+		st->subtrees = kho_out_nr_subtrees;
+	}
+	return kho_out_folios || kho_out_nr_subtrees;
+}
+
 void kho_out_stats(struct kho_out_stats *st)
 {
 	mutex_lock(&kho_out_lock);
-	st->folios = kho_out_folios;
-	st->bytes = kho_out_bytes;
-	st->subtrees = kho_out_nr_subtrees;
+	kho_out_stats_locked(st);
 	mutex_unlock(&kho_out_lock);
 }
 

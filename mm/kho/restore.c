@@ -17,8 +17,9 @@
  * - kho_release_folio() and kho_release_phys() give memory nobody wants
  *   back to the page allocator.
  *
- * A folio is restored or released once; PG_reserved on its first page
- * says it has not been yet.
+ * A folio is restored or released once: a bit per preserved folio records
+ * it (kho_in_taken), so that a second call cannot touch memory that has a
+ * new owner.
  *
  * Locking: kho_in_lock (a mutex) serializes restores and releases and
  * protects the counters. The index of preserved runs is read-only after
@@ -70,15 +71,18 @@ int kho_find_subtree(const char *name, const void **fdt)
 }
 EXPORT_SYMBOL_GPL(kho_find_subtree);
 
-/* The order of the preserved folio starting at @pfn, or -ENOENT. */
-static int kho_in_folio_order(unsigned long pfn)
+/* The order of the preserved folio starting at @pfn, or -ENOENT / -EBUSY. */
+static int kho_in_folio_order(unsigned long pfn, unsigned long *idx)
 {
 	const struct kho_run *r = kho_in_lookup(pfn);
 
 	if (!r || (pfn - r->pfn) & ((1UL << r->order) - 1))
 		return -ENOENT;
-	if (!PageReserved(pfn_to_page(pfn)))
+	*idx = r->idx + ((pfn - r->pfn) >> r->order);
+	if (test_bit(*idx, kho_in_taken))
 		return -EBUSY;	/* restored or released already */
+	if (WARN_ON_ONCE(!PageReserved(pfn_to_page(pfn))))
+		return -EBUSY;
 	return r->order;
 }
 
@@ -107,27 +111,37 @@ static void kho_in_revive(unsigned long pfn, unsigned int order, bool compound)
  */
 struct folio *kho_restore_folio(phys_addr_t phys)
 {
-	unsigned long pfn = PHYS_PFN(phys);
+	unsigned long pfn = PHYS_PFN(phys), idx;
+	struct folio *folio;
 	int order;
 
 	if (!PAGE_ALIGNED(phys))
 		return NULL;
 	mutex_lock(&kho_in_lock);
-	order = kho_in_folio_order(pfn);
+	order = kho_in_folio_order(pfn, &idx);
 	if (order >= 0) {
+		__set_bit(idx, kho_in_taken);
 		kho_in_revive(pfn, order, true);
 		kho_in_restored += 1UL << order;
 	}
 	mutex_unlock(&kho_in_lock);
-	return order >= 0 ? page_folio(pfn_to_page(pfn)) : NULL;
+	if (order < 0)
+		return NULL;
+	folio = page_folio(pfn_to_page(pfn));
+	/* As folio_alloc() leaves it, for page cache and rmap. */
+	if (order > 1)
+		folio_set_large_rmappable(folio);
+	return folio;
 }
 EXPORT_SYMBOL_GPL(kho_restore_folio);
 
 /* Check that [pfn, end) is whole preserved folios not yet taken. */
 static int kho_in_check_range(unsigned long pfn, unsigned long end)
 {
+	unsigned long idx;
+
 	while (pfn < end) {
-		int order = kho_in_folio_order(pfn);
+		int order = kho_in_folio_order(pfn, &idx);
 
 		if (order < 0)
 			return order;
@@ -140,16 +154,17 @@ static int kho_in_check_range(unsigned long pfn, unsigned long end)
 
 static int kho_in_range(phys_addr_t phys, size_t size, bool release)
 {
-	unsigned long pfn = PHYS_PFN(phys), end = PHYS_PFN(phys + size);
+	unsigned long pfn = PHYS_PFN(phys), end = PHYS_PFN(phys + size), idx;
 	int err;
 
-	if (!PAGE_ALIGNED(phys) || !PAGE_ALIGNED(size) || !size)
+	if (!PAGE_ALIGNED(phys) || !PAGE_ALIGNED(size) || !size || phys + size < phys)
 		return -EINVAL;
 	mutex_lock(&kho_in_lock);
 	err = kho_in_check_range(pfn, end);
 	while (!err && pfn < end) {
-		unsigned int order = kho_in_folio_order(pfn);
+		unsigned int order = kho_in_folio_order(pfn, &idx);
 
+		__set_bit(idx, kho_in_taken);
 		kho_in_revive(pfn, order, release);
 		if (release) {
 			__free_pages(pfn_to_page(pfn), order);
@@ -202,14 +217,15 @@ EXPORT_SYMBOL_GPL(kho_release_phys);
  */
 int kho_release_folio(phys_addr_t phys)
 {
-	unsigned long pfn = PHYS_PFN(phys);
+	unsigned long pfn = PHYS_PFN(phys), idx;
 	int order;
 
 	if (!PAGE_ALIGNED(phys))
 		return -EINVAL;
 	mutex_lock(&kho_in_lock);
-	order = kho_in_folio_order(pfn);
+	order = kho_in_folio_order(pfn, &idx);
 	if (order >= 0) {
+		__set_bit(idx, kho_in_taken);
 		kho_in_revive(pfn, order, true);
 		folio_put(page_folio(pfn_to_page(pfn)));
 		kho_in_released += 1UL << order;

@@ -14,7 +14,7 @@
  * - with nothing preserved, clears the header page: the next kernel boots
  *   as it would without KHO;
  * - refuses the kexec (-EBUSY) when something is preserved but the loaded
- *   image cannot carry it (loaded by kexec_load);
+ *   image cannot carry it (loaded by kexec_load, or a kexec jump);
  * - otherwise builds the handover FDT (the memory map and the subsystem
  *   subtrees) in physically contiguous pages, checksums it, points the
  *   header page at it and freezes the outgoing state.
@@ -44,8 +44,11 @@
 #include "internal.h"
 
 static struct kho_header *kho_header;
-static struct kimage *kho_loaded_image;
 enum kho_corrupt kho_corrupt_mode;
+
+/* The FDT of the last kho_kexec_prepare(), if the kexec did not happen. */
+static void *kho_out_fdt;
+static size_t kho_out_fdt_size;
 
 struct kho_map {
 	struct kho_extent *ext;		/* NULL while counting */
@@ -327,7 +330,6 @@ static void kho_corrupt(void *fdt, struct kho_header *hdr)
  */
 int kho_kexec_prepare(struct kimage *image)
 {
-	struct kho_out_stats st;
 	struct kho_fdt_info info;
 	void *fdt;
 	size_t size;
@@ -336,15 +338,23 @@ int kho_kexec_prepare(struct kimage *image)
 	if (!kho_enabled || !kho_header)
 		return 0;
 
-	kho_out_stats(&st);
 	mutex_lock(&kho_out_lock);
+	/* A kexec that failed after an earlier prepare: start over. */
+	if (kho_out_fdt) {
+		kho_free_fdt(kho_out_fdt, kho_out_fdt_size);
+		kho_out_fdt = NULL;
+	}
+	kho_out_frozen = false;
 	memset(kho_header, 0, sizeof(*kho_header));
-	if (!st.folios && !st.subtrees)
-		goto out;	/* nothing preserved: nothing changes */
+	if (!kho_out_stats_locked(NULL)) {
+		/* Nothing preserved: nothing changes. A kexec jump comes back. */
+		if (image->preserve_context)
+			goto out;
+		goto freeze;
+	}
 
-	if (!image->file_mode || image != kho_loaded_image) {
-		pr_err("kexec refused: %lu bytes preserved, but the loaded image cannot carry them; load it with kexec_file_load (kexec -s)\n",
-		       st.bytes);
+	if (!image->file_mode || image->preserve_context) {
+		pr_err("kexec refused: memory is preserved, but the loaded image cannot carry it; load it with kexec_file_load (kexec -s)\n");
 		err = -EBUSY;
 		goto out;
 	}
@@ -355,6 +365,15 @@ int kho_kexec_prepare(struct kimage *image)
 		pr_err("kexec refused: cannot serialize the handover (%d)\n", err);
 		goto out;
 	}
+	if (kho_overlaps_scratch(virt_to_phys(fdt), size)) {
+		/* Cannot happen while scratch stays out of the page allocator. */
+		pr_err("kexec refused: the handover landed in scratch\n");
+		kho_free_fdt(fdt, size);
+		err = -ENOMEM;
+		goto out;
+	}
+	kho_out_fdt = fdt;
+	kho_out_fdt_size = size;
 	kho_header->magic = cpu_to_le32(KHO_HEADER_MAGIC);
 	kho_header->version = cpu_to_le32(KHO_ABI_VERSION);
 	kho_header->fdt_phys = cpu_to_le64(virt_to_phys(fdt));
@@ -362,9 +381,11 @@ int kho_kexec_prepare(struct kimage *image)
 	kho_header->fdt_crc = cpu_to_le32(crc32_le(~0, fdt, info.fdt_bytes));
 	kho_header->crc = cpu_to_le32(crc32_le(~0, (void *)kho_header, sizeof(*kho_header)));
 	kho_corrupt(fdt, kho_header);
+	pr_info("handing over %lu extents and %lu bitmaps of preserved memory, %zu bytes of FDT\n",
+		info.nr_extents, info.nr_bitmaps, info.fdt_bytes);
+freeze:
+	/* From here on, what is preserved is what the next kernel gets. */
 	kho_out_frozen = true;
-	pr_info("handing over %lu folios, %lu bytes: %lu extents, %lu bitmaps, %zu bytes of FDT\n",
-		st.folios, st.bytes, info.nr_extents, info.nr_bitmaps, info.fdt_bytes);
 out:
 	mutex_unlock(&kho_out_lock);
 	return err;
@@ -372,17 +393,22 @@ out:
 
 /**
  * kho_setup_data_size - room kexec_file_load needs for the KHO setup_data
+ * @image: the image being loaded
  *
- * Return: the payload size, or 0 when KHO is off.
+ * Return: the payload size, or 0 when KHO is off or @image is a crash
+ * kernel (which runs in its own reserved memory and gets no handover).
  */
-size_t kho_setup_data_size(void)
+size_t kho_setup_data_size(struct kimage *image)
 {
-	return kho_enabled && kho_header && kho_nr_scratch ? sizeof(struct kho_setup) : 0;
+	if (!kho_enabled || !kho_header || !kho_nr_scratch ||
+	    image->type == KEXEC_TYPE_CRASH)
+		return 0;
+	return sizeof(struct kho_setup);
 }
 
 /**
  * kho_fill_setup_data - fill the setup_data payload of an image being loaded
- * @image: the image, remembered as one that can carry the handover
+ * @image: the image
  * @data: kho_setup_data_size() bytes
  */
 void kho_fill_setup_data(struct kimage *image, void *data)
@@ -400,7 +426,6 @@ void kho_fill_setup_data(struct kimage *image, void *data)
 		ks->scratch[i].size = cpu_to_le64(kho_scratch[i].size);
 	}
 	ks->crc = cpu_to_le32(crc32_le(~0, (void *)ks, sizeof(*ks)));
-	kho_loaded_image = image;
 }
 
 /**
@@ -416,7 +441,7 @@ int kho_locate_mem_hole(struct kexec_buf *kbuf, int (*func)(struct resource *, v
 	unsigned int i;
 	int ret;
 
-	if (!kho_setup_data_size() || kbuf->image->type == KEXEC_TYPE_CRASH)
+	if (!kho_setup_data_size(kbuf->image))
 		return 0;
 
 	for (i = 0; i < kho_nr_scratch; i++) {

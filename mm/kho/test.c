@@ -210,22 +210,32 @@ fail:
 	return err;
 }
 
-static int kho_test_verify(void)
+/* The records of the incoming "kho-test" subtree; their number, or -errno. */
+static long kho_test_incoming(const struct kho_test_rec **recs)
 {
-	const struct kho_test_rec *recs;
 	const void *fdt;
 	int node, len;
-	unsigned long i, n;
 
-	if (kho_test_folios)
-		return -EBUSY;
 	node = kho_find_subtree(KHO_TEST_NODE, &fdt);
 	if (node < 0)
 		return node;
-	recs = fdt_getprop(fdt, node, "folios", &len);
-	if (!recs || len % sizeof(*recs))
+	*recs = fdt_getprop(fdt, node, "folios", &len);
+	if (!*recs || len % sizeof(**recs))
 		return -EINVAL;
-	n = len / sizeof(*recs);
+	return len / sizeof(**recs);
+}
+
+static int kho_test_verify(void)
+{
+	const struct kho_test_rec *recs;
+	unsigned long i;
+	long n;
+
+	if (kho_test_folios)
+		return -EBUSY;
+	n = kho_test_incoming(&recs);
+	if (n < 0)
+		return n;
 	kho_test_folios = kvcalloc(n, sizeof(*kho_test_folios), GFP_KERNEL);
 	if (!kho_test_folios)
 		return -ENOMEM;
@@ -259,17 +269,16 @@ static int kho_test_verify(void)
 static int kho_test_release(void)
 {
 	const struct kho_test_rec *recs;
-	const void *fdt;
 	unsigned long i;
-	int node, len;
+	long n;
 
-	node = kho_find_subtree(KHO_TEST_NODE, &fdt);
-	if (node < 0)
-		return node;
-	recs = fdt_getprop(fdt, node, "folios", &len);
-	if (!recs || len % sizeof(*recs))
-		return -EINVAL;
-	for (i = 0; i < len / sizeof(*recs); i++) {
+	/* The folios of a local "preserve" are still preserved: cancel them. */
+	if (kho_test_fdt)
+		return -EBUSY;
+	n = kho_test_incoming(&recs);
+	if (n < 0)
+		return n;
+	for (i = 0; i < n; i++) {
 		struct folio *folio = i < kho_test_nr ? kho_test_folios[i] : NULL;
 
 		if (folio)

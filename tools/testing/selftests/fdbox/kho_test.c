@@ -288,12 +288,12 @@ static long measure(struct __test_metadata *_metadata, const char *cmd, const ch
 	return fdt;
 }
 
-TEST_F(metadata_stage1, pages_as_allocated_under_64k)
+TEST_F_TIMEOUT(metadata_stage1, pages_as_allocated_under_64k, 600)
 {
 	ASSERT_GT(65536, measure(_metadata, "contig 262144 0", "4 KiB pages as allocated"));
 }
 
-TEST_F(metadata_stage1, every_other_page)
+TEST_F_TIMEOUT(metadata_stage1, every_other_page, 600)
 {
 	/*
 	 * Half the pages of a 2 GiB span, chosen freely, cannot be described
@@ -302,12 +302,12 @@ TEST_F(metadata_stage1, every_other_page)
 	measure(_metadata, "scatter 262144", "4 KiB pages, every other page");
 }
 
-TEST_F(metadata_stage1, huge_folios_under_1k)
+TEST_F_TIMEOUT(metadata_stage1, huge_folios_under_1k, 600)
 {
 	ASSERT_GT(1024, measure(_metadata, "contig 262144 9", "2 MiB folios"));
 }
 
-TEST_F(metadata_stage1, large_folios_under_1k)
+TEST_F_TIMEOUT(metadata_stage1, large_folios_under_1k, 600)
 {
 	ASSERT_GT(1024, measure(_metadata, "contig 262144 10", "4 MiB folios"));
 }
