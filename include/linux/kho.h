@@ -14,6 +14,13 @@ struct page;
 struct kimage;
 struct kexec_buf;
 struct resource;
+struct notifier_block;
+
+/* Events of the freeze notifier chain; the data is the struct kimage. */
+enum kho_freeze_event {
+	KHO_FREEZE,	/* a kexec is starting: finish preserving, or refuse */
+	KHO_THAW,	/* the kexec was refused after KHO_FREEZE */
+};
 
 #ifdef CONFIG_KEXEC_HANDOVER
 
@@ -26,6 +33,9 @@ int kho_preserve_phys(phys_addr_t phys, size_t size);
 void kho_unpreserve_phys(phys_addr_t phys, size_t size);
 int kho_add_subtree(const char *name, const void *fdt);
 void kho_remove_subtree(const char *name);
+int kho_register_freeze_notifier(struct notifier_block *nb);
+int kho_unregister_freeze_notifier(struct notifier_block *nb);
+bool kho_image_carries_handover(const struct kimage *image);
 
 /* Incoming: what the previous kernel handed over. */
 bool kho_handover_present(void);
@@ -56,6 +66,9 @@ static inline int kho_preserve_phys(phys_addr_t phys, size_t size) { return -EOP
 static inline void kho_unpreserve_phys(phys_addr_t phys, size_t size) { }
 static inline int kho_add_subtree(const char *name, const void *fdt) { return -EOPNOTSUPP; }
 static inline void kho_remove_subtree(const char *name) { }
+static inline int kho_register_freeze_notifier(struct notifier_block *nb) { return 0; }
+static inline int kho_unregister_freeze_notifier(struct notifier_block *nb) { return 0; }
+static inline bool kho_image_carries_handover(const struct kimage *image) { return false; }
 static inline bool kho_handover_present(void) { return false; }
 static inline int kho_find_subtree(const char *name, const void **fdt) { return -ENOENT; }
 static inline struct folio *kho_restore_folio(phys_addr_t phys) { return NULL; }

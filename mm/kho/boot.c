@@ -64,6 +64,18 @@ const void *kho_in_fdt;
 size_t kho_in_fdt_size;
 static phys_addr_t kho_in_header_phys;
 
+/**
+ * kho_is_enabled - can memory be preserved across kexec in this boot?
+ *
+ * Return: false when booted with kho=off or when scratch could not be
+ * set up.
+ */
+bool kho_is_enabled(void)
+{
+	return kho_enabled && kho_nr_scratch;
+}
+EXPORT_SYMBOL_GPL(kho_is_enabled);
+
 static phys_addr_t kho_scratch_param __initdata;
 static struct kho_setup kho_in_setup __initdata;
 static struct kho_header kho_in_header __initdata;

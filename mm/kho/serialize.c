@@ -37,6 +37,7 @@
 #include <linux/kexec.h>
 #include <linux/libfdt.h>
 #include <linux/mm.h>
+#include <linux/notifier.h>
 #include <linux/slab.h>
 #include <linux/sort.h>
 #include <linux/vmalloc.h>
@@ -45,6 +46,51 @@
 
 static struct kho_header *kho_header;
 enum kho_corrupt kho_corrupt_mode;
+
+static BLOCKING_NOTIFIER_HEAD(kho_freeze_chain);
+
+/**
+ * kho_register_freeze_notifier - be told when a kexec is about to happen
+ * @nb: called with KHO_FREEZE and the image before the handover is built,
+ *	and with KHO_THAW if the kexec is then refused after all
+ *
+ * A KHO user finishes its preservation on KHO_FREEZE: it may still
+ * preserve memory and add subtrees. Returning notifier_from_errno(err)
+ * refuses the kexec with err.
+ *
+ * Return: 0.
+ */
+int kho_register_freeze_notifier(struct notifier_block *nb)
+{
+	return blocking_notifier_chain_register(&kho_freeze_chain, nb);
+}
+EXPORT_SYMBOL_GPL(kho_register_freeze_notifier);
+
+/**
+ * kho_unregister_freeze_notifier - undo kho_register_freeze_notifier()
+ * @nb: the notifier
+ *
+ * Return: 0, or -ENOENT if @nb was not registered.
+ */
+int kho_unregister_freeze_notifier(struct notifier_block *nb)
+{
+	return blocking_notifier_chain_unregister(&kho_freeze_chain, nb);
+}
+EXPORT_SYMBOL_GPL(kho_unregister_freeze_notifier);
+
+/**
+ * kho_image_carries_handover - can this image take preserved state along?
+ * @image: a loaded kexec image
+ *
+ * Return: true for an image loaded with kexec_file_load that is not a
+ * kexec jump or a crash kernel.
+ */
+bool kho_image_carries_handover(const struct kimage *image)
+{
+	return image->file_mode && !image->preserve_context &&
+	       image->type != KEXEC_TYPE_CRASH;
+}
+EXPORT_SYMBOL_GPL(kho_image_carries_handover);
 
 /* The FDT of the last kho_kexec_prepare(), if the kexec did not happen. */
 static void *kho_out_fdt;
@@ -318,25 +364,13 @@ static void kho_corrupt(void *fdt, struct kho_header *hdr)
 	}
 }
 
-/**
- * kho_kexec_prepare - serialize the handover, or refuse the kexec
- * @image: the image about to be executed
- *
- * Called by kernel_kexec() with the kexec lock held.
- *
- * Return: 0 to go on with the kexec, -EBUSY if preserved state would be
- * lost with this image, or the error of building the handover; on error
- * the outgoing state is unchanged.
- */
-int kho_kexec_prepare(struct kimage *image)
+/* Build the handover for @image, or find why it cannot be. */
+static int kho_kexec_build(struct kimage *image)
 {
 	struct kho_fdt_info info;
 	void *fdt;
 	size_t size;
 	int err = 0;
-
-	if (!kho_enabled || !kho_header)
-		return 0;
 
 	mutex_lock(&kho_out_lock);
 	/* A kexec that failed after an earlier prepare: start over. */
@@ -388,6 +422,36 @@ freeze:
 	kho_out_frozen = true;
 out:
 	mutex_unlock(&kho_out_lock);
+	return err;
+}
+
+/**
+ * kho_kexec_prepare - serialize the handover, or refuse the kexec
+ * @image: the image about to be executed
+ *
+ * Called by kernel_kexec() with the kexec lock held.
+ *
+ * Return: 0 to go on with the kexec, -EBUSY if preserved state would be
+ * lost with this image, or the error of building the handover; on error
+ * the outgoing state is unchanged.
+ */
+int kho_kexec_prepare(struct kimage *image)
+{
+	int err;
+
+	if (!kho_enabled || !kho_header)
+		return 0;
+
+	err = blocking_notifier_call_chain_robust(&kho_freeze_chain, KHO_FREEZE,
+						  KHO_THAW, image);
+	err = notifier_to_errno(err);
+	if (err) {
+		pr_err("kexec refused: a KHO user cannot freeze its state (%d)\n", err);
+		return err;
+	}
+	err = kho_kexec_build(image);
+	if (err)
+		blocking_notifier_call_chain(&kho_freeze_chain, KHO_THAW, image);
 	return err;
 }
 

@@ -98,6 +98,8 @@ struct fdbox_label {
  * @state: enum fdbox_item_state
  * @size: the file's size in bytes
  * @preserved: bytes of memory preserved for it
+ * @metadata: bytes of handover metadata describing it, known once the
+ *	item is finalized (0 before)
  */
 struct fdbox_item_info {
 	char label[FDBOX_NAME_MAX];
@@ -105,6 +107,7 @@ struct fdbox_item_info {
 	__u32 state;
 	__aligned_u64 size;
 	__aligned_u64 preserved;
+	__aligned_u64 metadata;
 };
 
 /**

@@ -1,0 +1,553 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * fdbox: carry memfds (on shmem) across kexec, their pages left in place.
+ */
+
+/**
+ * DOC: memfd handler
+ *
+ * Deposit: the file's size is frozen (shmem_set_preserve()), every folio
+ * up to the end of the file is looked up (swapped-out pages are brought
+ * back, fallocated ones zeroed), referenced and preserved with
+ * kho_preserve_folio(). The reference keeps each folio where it is: it
+ * cannot be migrated, split, collapsed or reclaimed while it is held, and
+ * the mapping is made unevictable besides. Holes are left alone, so a
+ * sparse file stays sparse. Writes and stores through mappings go on.
+ *
+ * Freeze: no new folio may enter the file any more (SHMEM_PRESERVE_MAP);
+ * the folios written into holes since the deposit are picked up, and the
+ * folios are described as runs (struct fdbox_memfd_run) in blocks of
+ * preserved memory. Thaw frees the blocks and lets folios in again.
+ *
+ * Restore, in the next kernel: a new memfd with the same name, size,
+ * seals and mode; each preserved folio goes into it as it is, with its
+ * order, at its index. Whatever cannot be restored is released.
+ *
+ * Locking: the inode lock (i_rwsem) serializes deposit, freeze, thaw and
+ * withdraw of a file against truncate and fallocate. fdbox calls all of
+ * them with the session locked, so they never race each other.
+ */
+
+#define pr_fmt(fmt) "fdbox-memfd: " fmt
+
+#include <linux/crc32.h>
+#include <linux/fcntl.h>
+#include <linux/fdbox_abi.h>
+#include <linux/file.h>
+#include <linux/init.h>
+#include <linux/io.h>
+#include <linux/kho.h>
+#include <linux/libfdt.h>
+#include <linux/mm.h>
+#include <linux/pagemap.h>
+#include <linux/shmem_fs.h>
+#include <linux/slab.h>
+#include <linux/xarray.h>
+
+#include "internal.h"
+
+#define MFD_PREFIX	"memfd:"
+#define MFD_PREFIX_LEN	(sizeof(MFD_PREFIX) - 1)
+#define MEMFD_SEALS	(F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | \
+			 F_SEAL_WRITE | F_SEAL_FUTURE_WRITE | F_SEAL_EXEC)
+
+struct fdbox_memfd {
+	struct xarray folios;		/* first index -> folio we hold */
+	unsigned long nr_pages;
+	bool was_unevictable;
+	/* From freeze to thaw: */
+	struct fdbox_memfd_block *blocks;
+	void **block_va;
+	unsigned int nr_blocks;
+	unsigned long nr_runs;
+};
+
+static bool memfd_can_preserve(struct file *file)
+{
+	return shmem_is_memfd(file);
+}
+
+/* Hold and preserve @folio; takes over the caller's reference. */
+static int memfd_hold_folio(struct fdbox_memfd *m, struct folio *folio)
+{
+	int err = -EFBIG;
+
+	if (folio->index > FDBOX_MEMFD_INDEX_MASK)
+		goto put;
+	err = kho_preserve_folio(folio);
+	if (err)
+		goto put;
+	err = xa_err(xa_store(&m->folios, folio->index, folio, GFP_KERNEL));
+	if (err) {
+		kho_unpreserve_folio(folio);
+		goto put;
+	}
+	m->nr_pages += folio_nr_pages(folio);
+	return 0;
+put:
+	folio_put(folio);
+	return err;
+}
+
+/* Hold every folio of the file not held yet. Caller holds the inode lock. */
+static int memfd_hold_all(struct inode *inode, struct fdbox_memfd *m)
+{
+	pgoff_t end = DIV_ROUND_UP(i_size_read(inode), PAGE_SIZE);
+	pgoff_t index = 0;
+	int err = 0;
+
+	while (index < end) {
+		struct folio *folio;
+		pgoff_t next;
+
+		if (!xa_find(&inode->i_mapping->i_pages, &index, end - 1, XA_PRESENT))
+			break;
+		/* Swaps in, and zeroes a fallocated folio; never allocates. */
+		err = shmem_get_folio(inode, index, 0, &folio, SGP_NOALLOC);
+		if (err == -ENOENT) {	/* a hole again */
+			err = 0;
+			index++;
+			continue;
+		}
+		if (err)
+			break;
+		folio_mark_dirty(folio);
+		folio_unlock(folio);
+		next = folio->index + folio_nr_pages(folio);
+		if (xa_load(&m->folios, folio->index) == folio)
+			folio_put(folio);
+		else
+			err = memfd_hold_folio(m, folio);
+		if (err)
+			break;
+		index = next;
+		cond_resched();
+	}
+	return err;
+}
+
+static void memfd_drop_all(struct fdbox_memfd *m)
+{
+	struct folio *folio;
+	unsigned long index;
+
+	xa_for_each(&m->folios, index, folio) {
+		kho_unpreserve_folio(folio);
+		folio_put(folio);
+		cond_resched();
+	}
+	xa_destroy(&m->folios);
+	m->nr_pages = 0;
+}
+
+static int memfd_preserve(struct file *file, void **state)
+{
+	struct inode *inode = file_inode(file);
+	struct fdbox_memfd *m;
+	int err;
+
+	m = kzalloc(sizeof(*m), GFP_KERNEL);
+	if (!m)
+		return -ENOMEM;
+	xa_init(&m->folios);
+
+	inode_lock(inode);
+	shmem_set_preserve(inode, SHMEM_PRESERVE_SIZE);
+	err = memfd_hold_all(inode, m);
+	if (err) {
+		memfd_drop_all(m);
+		shmem_set_preserve(inode, 0);
+	} else {
+		m->was_unevictable = mapping_unevictable(inode->i_mapping);
+		mapping_set_unevictable(inode->i_mapping);
+	}
+	inode_unlock(inode);
+
+	if (err) {
+		kfree(m);
+		return err;
+	}
+	*state = m;
+	return 0;
+}
+
+static void memfd_unpreserve(struct file *file, void *state)
+{
+	struct inode *inode = file_inode(file);
+	struct fdbox_memfd *m = state;
+
+	inode_lock(inode);
+	memfd_drop_all(m);
+	shmem_set_preserve(inode, 0);
+	if (!m->was_unevictable) {
+		mapping_clear_unevictable(inode->i_mapping);
+		shmem_unlock_mapping(inode->i_mapping);
+	}
+	inode_unlock(inode);
+	kfree(m);
+}
+
+struct memfd_runs {
+	struct fdbox_memfd *m;
+	unsigned long nr;		/* runs emitted */
+	u64 phys, index, count;		/* the open run */
+	unsigned int order;
+};
+
+static void memfd_run_emit(struct memfd_runs *r)
+{
+	struct fdbox_memfd *m = r->m;
+
+	if (!r->count)
+		return;
+	if (m->block_va) {
+		struct fdbox_memfd_run *run = m->block_va[r->nr / FDBOX_MEMFD_BLOCK_RUNS];
+
+		run += r->nr % FDBOX_MEMFD_BLOCK_RUNS;
+		run->phys_order = cpu_to_le64(r->phys | r->order);
+		run->index_nr = cpu_to_le64(r->index |
+					    ((r->count - 1) << FDBOX_MEMFD_INDEX_BITS));
+	}
+	r->nr++;
+	r->count = 0;
+}
+
+/* Walk the held folios in file order, merging them into runs. */
+static unsigned long memfd_make_runs(struct fdbox_memfd *m)
+{
+	struct memfd_runs r = { .m = m };
+	struct folio *folio;
+	unsigned long index;
+
+	xa_for_each(&m->folios, index, folio) {
+		unsigned int order = folio_order(folio);
+		u64 phys = PFN_PHYS(folio_pfn(folio));
+		u64 step = r.count << order;
+
+		if (r.count && order == r.order && r.count < FDBOX_MEMFD_MAX_RUN &&
+		    index == r.index + step && phys == r.phys + (step << PAGE_SHIFT)) {
+			r.count++;
+			continue;
+		}
+		memfd_run_emit(&r);
+		r.phys = phys;
+		r.index = index;
+		r.order = order;
+		r.count = 1;
+	}
+	memfd_run_emit(&r);
+	return r.nr;
+}
+
+static size_t memfd_block_bytes(unsigned long nr_runs)
+{
+	return PAGE_ALIGN(nr_runs * sizeof(struct fdbox_memfd_run));
+}
+
+static unsigned long memfd_block_runs(struct fdbox_memfd *m, unsigned int b)
+{
+	return min_t(unsigned long, m->nr_runs - (unsigned long)b * FDBOX_MEMFD_BLOCK_RUNS,
+		     FDBOX_MEMFD_BLOCK_RUNS);
+}
+
+static void memfd_free_blocks(struct fdbox_memfd *m)
+{
+	unsigned int b;
+
+	for (b = 0; m->block_va && b < m->nr_blocks; b++) {
+		size_t bytes = memfd_block_bytes(memfd_block_runs(m, b));
+
+		if (!m->block_va[b])
+			break;
+		if (m->blocks[b].phys)
+			kho_unpreserve_phys(virt_to_phys(m->block_va[b]), bytes);
+		free_pages_exact(m->block_va[b], bytes);
+	}
+	kfree(m->block_va);
+	kfree(m->blocks);
+	m->block_va = NULL;
+	m->blocks = NULL;
+	m->nr_blocks = 0;
+	m->nr_runs = 0;
+}
+
+static int memfd_fill_blocks(struct fdbox_memfd *m)
+{
+	unsigned int b;
+	int err;
+
+	m->nr_runs = memfd_make_runs(m);
+	m->nr_blocks = DIV_ROUND_UP(m->nr_runs, FDBOX_MEMFD_BLOCK_RUNS);
+	if (!m->nr_blocks)
+		return 0;
+	m->blocks = kcalloc(m->nr_blocks, sizeof(*m->blocks), GFP_KERNEL);
+	m->block_va = kcalloc(m->nr_blocks, sizeof(*m->block_va), GFP_KERNEL);
+	if (!m->blocks || !m->block_va)
+		return -ENOMEM;
+	for (b = 0; b < m->nr_blocks; b++) {
+		m->block_va[b] = alloc_pages_exact(memfd_block_bytes(memfd_block_runs(m, b)),
+						   GFP_KERNEL | __GFP_ZERO);
+		if (!m->block_va[b])
+			return -ENOMEM;
+	}
+	memfd_make_runs(m);	/* again, into the blocks this time */
+	for (b = 0; b < m->nr_blocks; b++) {
+		unsigned long nr = memfd_block_runs(m, b);
+		void *va = m->block_va[b];
+
+		err = kho_preserve_phys(virt_to_phys(va), memfd_block_bytes(nr));
+		if (err)
+			return err;
+		m->blocks[b].phys = cpu_to_le64(virt_to_phys(va));
+		m->blocks[b].nr_runs = cpu_to_le32(nr);
+		m->blocks[b].crc = cpu_to_le32(crc32_le(~0, va, nr * sizeof(struct fdbox_memfd_run)));
+	}
+	return 0;
+}
+
+static int memfd_freeze(struct file *file, void *state)
+{
+	struct inode *inode = file_inode(file);
+	struct fdbox_memfd *m = state;
+	int err;
+
+	inode_lock(inode);
+	shmem_set_preserve(inode, SHMEM_PRESERVE_SIZE | SHMEM_PRESERVE_MAP);
+	/* Folios written into holes since the deposit; no more can come. */
+	err = memfd_hold_all(inode, m);
+	if (!err)
+		err = memfd_fill_blocks(m);
+	if (err) {
+		memfd_free_blocks(m);
+		shmem_set_preserve(inode, SHMEM_PRESERVE_SIZE);
+	}
+	inode_unlock(inode);
+	return err;
+}
+
+static void memfd_thaw(struct file *file, void *state)
+{
+	struct inode *inode = file_inode(file);
+
+	inode_lock(inode);
+	memfd_free_blocks(state);
+	shmem_set_preserve(inode, SHMEM_PRESERVE_SIZE);
+	inode_unlock(inode);
+}
+
+static int memfd_serialize(struct file *file, void *state, void *fdt)
+{
+	struct inode *inode = file_inode(file);
+	struct fdbox_memfd *m = state;
+	int err;
+
+	err = fdt_property_string(fdt, "memfd-name",
+				  file_dentry(file)->d_name.name + MFD_PREFIX_LEN);
+	err = err ?: fdt_property_u32(fdt, "memfd-seals",
+				      READ_ONCE(SHMEM_I(inode)->seals) & MEMFD_SEALS);
+	err = err ?: fdt_property_u32(fdt, "memfd-mode", inode->i_mode & 0777);
+	err = err ?: fdt_property(fdt, "memfd-blocks", m->blocks,
+				  m->nr_blocks * sizeof(*m->blocks));
+	if (err == -FDT_ERR_NOSPACE)
+		return -ENOSPC;
+	return err ? -EINVAL : 0;
+}
+
+static void memfd_info(struct file *file, void *state, u64 *size, u64 *preserved,
+		       u64 *metadata)
+{
+	struct fdbox_memfd *m = state;
+	unsigned int b;
+
+	*size = i_size_read(file_inode(file));
+	*preserved = (u64)m->nr_pages << PAGE_SHIFT;
+	*metadata = m->nr_blocks * sizeof(*m->blocks);
+	for (b = 0; b < m->nr_blocks; b++)
+		*metadata += memfd_block_bytes(memfd_block_runs(m, b));
+}
+
+/* Put one preserved folio back at its place in @file. */
+static int memfd_restore_folio(struct file *file, u64 phys, unsigned int order,
+			       pgoff_t index, pgoff_t *next, pgoff_t end)
+{
+	struct folio *folio;
+	int err;
+
+	if (order > MAX_PAGE_ORDER || !IS_ALIGNED(index, 1UL << order) ||
+	    index < *next || index >= end)
+		return -EINVAL;
+	folio = kho_restore_folio(phys);
+	if (!folio)
+		return -EINVAL;
+	if (folio_order(folio) != order) {
+		folio_put(folio);
+		return -EINVAL;
+	}
+	err = shmem_insert_folio(file, folio, index);
+	folio_put(folio);
+	*next = index + (1UL << order);
+	return err;
+}
+
+/*
+ * Go through the runs: put each folio into @file, or release it once
+ * @file is NULL or something failed. Every block is freed.
+ */
+static int memfd_walk(const struct fdbox_memfd_block *blocks, unsigned int nr_blocks,
+		      struct file *file, pgoff_t end)
+{
+	int err = file ? 0 : -ECANCELED;
+	pgoff_t next = 0;
+	unsigned int b;
+
+	for (b = 0; b < nr_blocks; b++) {
+		u64 bphys = le64_to_cpu(blocks[b].phys);
+		u32 nr = le32_to_cpu(blocks[b].nr_runs);
+		size_t bytes = memfd_block_bytes(nr);
+		struct fdbox_memfd_run *runs;
+		u32 i;
+
+		if (!nr || nr > FDBOX_MEMFD_BLOCK_RUNS || kho_restore_phys(bphys, bytes)) {
+			pr_err("block %u of a memfd is not preserved memory; its pages stay reserved\n", b);
+			err = err ?: -EINVAL;
+			continue;
+		}
+		runs = phys_to_virt(bphys);
+		if (crc32_le(~0, (u8 *)runs, nr * sizeof(*runs)) != le32_to_cpu(blocks[b].crc)) {
+			pr_err("block %u of a memfd fails its checksum; its pages stay reserved\n", b);
+			err = err ?: -EINVAL;
+			nr = 0;
+		}
+		for (i = 0; i < nr; i++) {
+			u64 po = le64_to_cpu(runs[i].phys_order);
+			u64 in = le64_to_cpu(runs[i].index_nr);
+			unsigned int order = po & FDBOX_MEMFD_ORDER_MASK;
+			u64 phys = po & ~FDBOX_MEMFD_ORDER_MASK;
+			u64 index = in & FDBOX_MEMFD_INDEX_MASK;
+			u64 j, count = (in >> FDBOX_MEMFD_INDEX_BITS) + 1;
+
+			if (order > MAX_PAGE_ORDER || !PAGE_ALIGNED(phys)) {
+				err = err ?: -EINVAL;
+				continue;
+			}
+			for (j = 0; j < count; j++) {
+				u64 fphys = phys + (j << (order + PAGE_SHIFT));
+
+				if (!err)
+					err = memfd_restore_folio(file, fphys, order,
+								  index + (j << order), &next, end);
+				if (err)
+					kho_release_folio(fphys);
+			}
+			cond_resched();
+		}
+		free_pages_exact(runs, bytes);
+	}
+	return err == -ECANCELED ? 0 : err;
+}
+
+static const struct fdbox_memfd_block *memfd_blocks(const void *fdt, int node,
+						    unsigned int *nr)
+{
+	const struct fdbox_memfd_block *blocks;
+	int len;
+
+	blocks = fdt_getprop(fdt, node, "memfd-blocks", &len);
+	if (!blocks || len % sizeof(*blocks))
+		return NULL;
+	*nr = len / sizeof(*blocks);
+	return blocks;
+}
+
+static int memfd_prop_u32(const void *fdt, int node, const char *name, u32 *val)
+{
+	const fdt32_t *p;
+	int len;
+
+	p = fdt_getprop(fdt, node, name, &len);
+	if (!p || len != sizeof(*p))
+		return -EINVAL;
+	*val = fdt32_to_cpu(*p);
+	return 0;
+}
+
+static void memfd_discard(const void *fdt, int node)
+{
+	const struct fdbox_memfd_block *blocks;
+	unsigned int nr;
+
+	blocks = memfd_blocks(fdt, node, &nr);
+	if (blocks)
+		memfd_walk(blocks, nr, NULL, 0);
+}
+
+static struct file *memfd_restore(const void *fdt, int node)
+{
+	const struct fdbox_memfd_block *blocks;
+	u32 seals, mode;
+	const char *name;
+	struct file *file;
+	unsigned int nr;
+	char *fullname;
+	u64 size;
+	int len, err;
+
+	size = fdbox_fdt_u64(fdt, node, "size");
+	name = fdt_getprop(fdt, node, "memfd-name", &len);
+	blocks = memfd_blocks(fdt, node, &nr);
+	if (!blocks || !name || len < 1 || len > NAME_MAX + 1 - MFD_PREFIX_LEN ||
+	    name[len - 1] || memfd_prop_u32(fdt, node, "memfd-seals", &seals) ||
+	    memfd_prop_u32(fdt, node, "memfd-mode", &mode) ||
+	    (seals & ~MEMFD_SEALS) || (mode & ~0777) || size > MAX_LFS_FILESIZE) {
+		pr_err("a memfd's description does not check out; released\n");
+		err = -EINVAL;
+		goto discard;
+	}
+	fullname = kasprintf(GFP_KERNEL, MFD_PREFIX "%s", name);
+	if (!fullname) {
+		err = -ENOMEM;
+		goto discard;
+	}
+	file = shmem_file_setup(fullname, size, VM_NORESERVE);
+	kfree(fullname);
+	if (IS_ERR(file)) {
+		err = PTR_ERR(file);
+		goto discard;
+	}
+	file->f_mode |= FMODE_LSEEK | FMODE_PREAD | FMODE_PWRITE;
+	file->f_flags |= O_LARGEFILE;
+
+	err = memfd_walk(blocks, nr, file, DIV_ROUND_UP(size, PAGE_SIZE));
+	if (err) {
+		fput(file);
+		return ERR_PTR(err);
+	}
+	file_inode(file)->i_mode = (file_inode(file)->i_mode & ~0777) | mode;
+	SHMEM_I(file_inode(file))->seals = seals;
+	return file;
+
+discard:
+	if (blocks)
+		memfd_walk(blocks, nr, NULL, 0);
+	return ERR_PTR(err);
+}
+
+static struct fdbox_handler memfd_handler = {
+	.compatible	= FDBOX_MEMFD_COMPATIBLE,
+	.type		= FDBOX_ITEM_MEMFD,
+	.can_preserve	= memfd_can_preserve,
+	.preserve	= memfd_preserve,
+	.unpreserve	= memfd_unpreserve,
+	.freeze		= memfd_freeze,
+	.thaw		= memfd_thaw,
+	.serialize	= memfd_serialize,
+	.info		= memfd_info,
+	.restore	= memfd_restore,
+	.discard	= memfd_discard,
+};
+
+static int __init fdbox_memfd_init(void)
+{
+	return fdbox_register_handler(&memfd_handler);
+}
+device_initcall(fdbox_memfd_init);

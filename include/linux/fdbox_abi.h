@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * fdbox: the handover format, an ABI between one kernel and the next.
+ *
+ * fdbox adds one subtree, "fdbox", to the Kexec HandOver FDT:
+ *
+ *   /fdbox                   compatible = "fdbox-v1"
+ *     /s0, /s1, ...          one node per session
+ *       name                 the session's name (string)
+ *       /i0, /i1, ...        one node per item
+ *         label              the item's label (string)
+ *         compatible         the handler's format, e.g. "fdbox,memfd-v1"
+ *         size, preserved, metadata
+ *                            u64 each, big-endian (FDT cells), as
+ *                            FDBOX_LIST reports them
+ *         ...                the handler's own properties
+ *
+ * Changing anything here, in a way an older kernel would misread, means
+ * a new compatible string.
+ */
+#ifndef _LINUX_FDBOX_ABI_H
+#define _LINUX_FDBOX_ABI_H
+
+#include <linux/types.h>
+
+#define FDBOX_KHO_NODE		"fdbox"
+#define FDBOX_COMPATIBLE	"fdbox-v1"
+
+/*
+ * memfd on shmem, "fdbox,memfd-v1". Properties of the item node:
+ *   memfd-name   string: the name given to memfd_create()
+ *   memfd-seals  u32: F_SEAL_* at the kexec
+ *   memfd-mode   u32: permission bits (memfd_create's exec bits)
+ *   memfd-blocks array of struct fdbox_memfd_block
+ *
+ * The file's folios are described by runs: folios of one order that
+ * follow each other both in the file and in physical memory. The runs
+ * fill blocks of preserved memory (kho_preserve_phys()), in increasing
+ * file order, and the blocks are listed in the memfd-blocks property.
+ * A sparse file has holes between runs.
+ */
+#define FDBOX_MEMFD_COMPATIBLE	"fdbox,memfd-v1"
+
+/**
+ * struct fdbox_memfd_run - folios contiguous in the file and in memory
+ * @phys_order: physical address of the first folio, ORed with the order
+ *	of all of them in the low 6 bits
+ * @index_nr: the first folio's page index in the file in the low 40
+ *	bits; the number of folios, minus one, in the high 24 bits
+ */
+struct fdbox_memfd_run {
+	__le64 phys_order;
+	__le64 index_nr;
+};
+
+#define FDBOX_MEMFD_ORDER_MASK	0x3fULL
+#define FDBOX_MEMFD_INDEX_BITS	40
+#define FDBOX_MEMFD_INDEX_MASK	((1ULL << FDBOX_MEMFD_INDEX_BITS) - 1)
+#define FDBOX_MEMFD_MAX_RUN	(1ULL << (64 - FDBOX_MEMFD_INDEX_BITS))
+
+/* Runs per block; a block is at most this many runs' worth of pages. */
+#define FDBOX_MEMFD_BLOCK_RUNS	4096
+
+/**
+ * struct fdbox_memfd_block - one block of runs
+ * @phys: physical address of the block (page aligned)
+ * @nr_runs: how many runs it holds, at most FDBOX_MEMFD_BLOCK_RUNS; the
+ *	block is the pages holding them, PAGE_ALIGN(nr_runs * 16) bytes
+ * @crc: crc32_le(~0, runs, nr_runs * 16)
+ */
+struct fdbox_memfd_block {
+	__le64 phys;
+	__le32 nr_runs;
+	__le32 crc;
+};
+
+#endif /* _LINUX_FDBOX_ABI_H */
