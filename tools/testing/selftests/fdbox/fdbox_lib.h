@@ -246,4 +246,23 @@ static inline long fdbox_memfree_kb(void)
 	return fdbox_stat("/proc/meminfo", "MemFree:");
 }
 
+/*
+ * Free memory including the pages waiting on per-cpu lists (which
+ * MemFree leaves out): the "count:" lines of /proc/zoneinfo.
+ */
+static inline long fdbox_free_kb(void)
+{
+	char line[256];
+	long pages = 0, n;
+	FILE *f = fopen("/proc/zoneinfo", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, " count: %ld", &n) == 1)
+			pages += n;
+	fclose(f);
+	return fdbox_memfree_kb() + pages * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
 #endif /* FDBOX_LIB_H */
