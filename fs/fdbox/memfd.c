@@ -16,8 +16,9 @@
  *
  * Freeze: no new folio may enter the file any more (SHMEM_PRESERVE_MAP);
  * the folios written into holes since the deposit are picked up, and the
- * folios are described as runs (struct fdbox_memfd_run) in blocks of
- * preserved memory. Thaw frees the blocks and lets folios in again.
+ * folios are described as runs (struct fdbox_memfd_run), in the FDT when
+ * they are few, else in blocks of preserved memory. Thaw frees them and
+ * lets folios in again.
  *
  * Restore, in the next kernel: a new memfd with the same name, size,
  * seals and mode; each preserved folio goes into it as it is, with its
@@ -56,7 +57,8 @@ struct fdbox_memfd {
 	unsigned long nr_pages;
 	bool was_unevictable;
 	/* From freeze to thaw: */
-	struct fdbox_memfd_block *blocks;
+	struct fdbox_memfd_run *inline_runs;	/* few runs: in the FDT */
+	struct fdbox_memfd_block *blocks;	/* many: in preserved blocks */
 	void **block_va;
 	unsigned int nr_blocks;
 	unsigned long nr_runs;
@@ -200,10 +202,14 @@ static void memfd_run_emit(struct memfd_runs *r)
 
 	if (!r->count)
 		return;
-	if (m->block_va) {
-		struct fdbox_memfd_run *run = m->block_va[r->nr / FDBOX_MEMFD_BLOCK_RUNS];
+	if (m->inline_runs || m->block_va) {
+		struct fdbox_memfd_run *run;
 
-		run += r->nr % FDBOX_MEMFD_BLOCK_RUNS;
+		if (m->inline_runs)
+			run = &m->inline_runs[r->nr];
+		else
+			run = (struct fdbox_memfd_run *)m->block_va[r->nr / FDBOX_MEMFD_BLOCK_RUNS] +
+			      r->nr % FDBOX_MEMFD_BLOCK_RUNS;
 		run->phys_order = cpu_to_le64(r->phys | r->order);
 		run->index_nr = cpu_to_le64(r->index |
 					    ((r->count - 1) << FDBOX_MEMFD_INDEX_BITS));
@@ -265,6 +271,8 @@ static void memfd_free_blocks(struct fdbox_memfd *m)
 	}
 	kfree(m->block_va);
 	kfree(m->blocks);
+	kfree(m->inline_runs);
+	m->inline_runs = NULL;
 	m->block_va = NULL;
 	m->blocks = NULL;
 	m->nr_blocks = 0;
@@ -277,9 +285,16 @@ static int memfd_fill_blocks(struct fdbox_memfd *m)
 	int err;
 
 	m->nr_runs = memfd_make_runs(m);
-	m->nr_blocks = DIV_ROUND_UP(m->nr_runs, FDBOX_MEMFD_BLOCK_RUNS);
-	if (!m->nr_blocks)
+	if (m->nr_runs <= FDBOX_MEMFD_INLINE_RUNS) {
+		if (!m->nr_runs)
+			return 0;
+		m->inline_runs = kcalloc(m->nr_runs, sizeof(*m->inline_runs), GFP_KERNEL);
+		if (!m->inline_runs)
+			return -ENOMEM;
+		memfd_make_runs(m);
 		return 0;
+	}
+	m->nr_blocks = DIV_ROUND_UP(m->nr_runs, FDBOX_MEMFD_BLOCK_RUNS);
 	m->blocks = kcalloc(m->nr_blocks, sizeof(*m->blocks), GFP_KERNEL);
 	m->block_va = kcalloc(m->nr_blocks, sizeof(*m->block_va), GFP_KERNEL);
 	if (!m->blocks || !m->block_va)
@@ -346,8 +361,12 @@ static int memfd_serialize(struct file *file, void *state, void *fdt)
 	err = err ?: fdt_property_u32(fdt, "memfd-seals",
 				      READ_ONCE(SHMEM_I(inode)->seals) & MEMFD_SEALS);
 	err = err ?: fdt_property_u32(fdt, "memfd-mode", inode->i_mode & 0777);
-	err = err ?: fdt_property(fdt, "memfd-blocks", m->blocks,
-				  m->nr_blocks * sizeof(*m->blocks));
+	if (m->inline_runs)
+		err = err ?: fdt_property(fdt, "memfd-runs", m->inline_runs,
+					  m->nr_runs * sizeof(*m->inline_runs));
+	else
+		err = err ?: fdt_property(fdt, "memfd-blocks", m->blocks,
+					  m->nr_blocks * sizeof(*m->blocks));
 	if (err == -FDT_ERR_NOSPACE)
 		return -ENOSPC;
 	return err ? -EINVAL : 0;
@@ -361,7 +380,8 @@ static void memfd_info(struct file *file, void *state, u64 *size, u64 *preserved
 
 	*size = i_size_read(file_inode(file));
 	*preserved = (u64)m->nr_pages << PAGE_SHIFT;
-	*metadata = m->nr_blocks * sizeof(*m->blocks);
+	*metadata = m->inline_runs ? m->nr_runs * sizeof(*m->inline_runs) :
+				     m->nr_blocks * sizeof(*m->blocks);
 	for (b = 0; b < m->nr_blocks; b++)
 		*metadata += memfd_block_bytes(memfd_block_runs(m, b));
 }
@@ -389,74 +409,97 @@ static int memfd_restore_folio(struct file *file, u64 phys, unsigned int order,
 	return err;
 }
 
+struct memfd_walk {
+	struct file *file;	/* NULL: release everything */
+	pgoff_t next;		/* runs must go up in the file */
+	pgoff_t end;
+	int err;		/* once set, release the rest */
+};
+
+/* Put the folios of @runs into the file, or release them. */
+static void memfd_walk_runs(struct memfd_walk *w, const struct fdbox_memfd_run *runs,
+			    unsigned long nr)
+{
+	unsigned long i;
+
+	for (i = 0; i < nr; i++) {
+		u64 po = le64_to_cpu(runs[i].phys_order);
+		u64 in = le64_to_cpu(runs[i].index_nr);
+		unsigned int order = po & FDBOX_MEMFD_ORDER_MASK;
+		u64 phys = po & ~FDBOX_MEMFD_ORDER_MASK;
+		u64 index = in & FDBOX_MEMFD_INDEX_MASK;
+		u64 j, count = (in >> FDBOX_MEMFD_INDEX_BITS) + 1;
+
+		if (order > MAX_PAGE_ORDER || !PAGE_ALIGNED(phys)) {
+			w->err = w->err ?: -EINVAL;
+			continue;
+		}
+		for (j = 0; j < count; j++) {
+			u64 fphys = phys + (j << (order + PAGE_SHIFT));
+
+			if (!w->err)
+				w->err = memfd_restore_folio(w->file, fphys, order,
+							     index + (j << order),
+							     &w->next, w->end);
+			if (w->err)
+				kho_release_folio(fphys);
+		}
+		cond_resched();
+	}
+}
+
 /*
- * Go through the runs: put each folio into @file, or release it once
- * @file is NULL or something failed. Every block is freed.
+ * Go through the runs, inline or in blocks: put each folio into @file,
+ * or release it once @file is NULL or something failed. Every block is
+ * freed.
  */
-static int memfd_walk(const struct fdbox_memfd_block *blocks, unsigned int nr_blocks,
+static int memfd_walk(const struct fdbox_memfd_run *runs, unsigned long nr_runs,
+		      const struct fdbox_memfd_block *blocks, unsigned int nr_blocks,
 		      struct file *file, pgoff_t end)
 {
-	int err = file ? 0 : -ECANCELED;
-	pgoff_t next = 0;
+	struct memfd_walk w = { .file = file, .end = end, .err = file ? 0 : -ECANCELED };
 	unsigned int b;
 
+	memfd_walk_runs(&w, runs, nr_runs);
 	for (b = 0; b < nr_blocks; b++) {
 		u64 bphys = le64_to_cpu(blocks[b].phys);
 		u32 nr = le32_to_cpu(blocks[b].nr_runs);
 		size_t bytes = memfd_block_bytes(nr);
-		struct fdbox_memfd_run *runs;
-		u32 i;
+		void *va;
 
 		if (!nr || nr > FDBOX_MEMFD_BLOCK_RUNS || kho_restore_phys(bphys, bytes)) {
 			pr_err("block %u of a memfd is not preserved memory; its pages stay reserved\n", b);
-			err = err ?: -EINVAL;
+			w.err = w.err ?: -EINVAL;
 			continue;
 		}
-		runs = phys_to_virt(bphys);
-		if (crc32_le(~0, (u8 *)runs, nr * sizeof(*runs)) != le32_to_cpu(blocks[b].crc)) {
+		va = phys_to_virt(bphys);
+		if (crc32_le(~0, va, nr * sizeof(*runs)) == le32_to_cpu(blocks[b].crc)) {
+			memfd_walk_runs(&w, va, nr);
+		} else {
 			pr_err("block %u of a memfd fails its checksum; its pages stay reserved\n", b);
-			err = err ?: -EINVAL;
-			nr = 0;
+			w.err = w.err ?: -EINVAL;
 		}
-		for (i = 0; i < nr; i++) {
-			u64 po = le64_to_cpu(runs[i].phys_order);
-			u64 in = le64_to_cpu(runs[i].index_nr);
-			unsigned int order = po & FDBOX_MEMFD_ORDER_MASK;
-			u64 phys = po & ~FDBOX_MEMFD_ORDER_MASK;
-			u64 index = in & FDBOX_MEMFD_INDEX_MASK;
-			u64 j, count = (in >> FDBOX_MEMFD_INDEX_BITS) + 1;
-
-			if (order > MAX_PAGE_ORDER || !PAGE_ALIGNED(phys)) {
-				err = err ?: -EINVAL;
-				continue;
-			}
-			for (j = 0; j < count; j++) {
-				u64 fphys = phys + (j << (order + PAGE_SHIFT));
-
-				if (!err)
-					err = memfd_restore_folio(file, fphys, order,
-								  index + (j << order), &next, end);
-				if (err)
-					kho_release_folio(fphys);
-			}
-			cond_resched();
-		}
-		free_pages_exact(runs, bytes);
+		free_pages_exact(va, bytes);
 	}
-	return err == -ECANCELED ? 0 : err;
+	return w.err == -ECANCELED ? 0 : w.err;
 }
 
-static const struct fdbox_memfd_block *memfd_blocks(const void *fdt, int node,
-						    unsigned int *nr)
+/* The item's runs and blocks; false if malformed. */
+static bool memfd_runs(const void *fdt, int node, const struct fdbox_memfd_run **runs,
+		       unsigned long *nr_runs, const struct fdbox_memfd_block **blocks,
+		       unsigned int *nr_blocks)
 {
-	const struct fdbox_memfd_block *blocks;
 	int len;
 
-	blocks = fdt_getprop(fdt, node, "memfd-blocks", &len);
-	if (!blocks || len % sizeof(*blocks))
-		return NULL;
-	*nr = len / sizeof(*blocks);
-	return blocks;
+	*runs = fdt_getprop(fdt, node, "memfd-runs", &len);
+	*nr_runs = *runs ? len / sizeof(**runs) : 0;
+	if (*runs && len % sizeof(**runs))
+		return false;
+	*blocks = fdt_getprop(fdt, node, "memfd-blocks", &len);
+	*nr_blocks = *blocks ? len / sizeof(**blocks) : 0;
+	if (*blocks && len % sizeof(**blocks))
+		return false;
+	return true;
 }
 
 static int memfd_prop_u32(const void *fdt, int node, const char *name, u32 *val)
@@ -474,28 +517,36 @@ static int memfd_prop_u32(const void *fdt, int node, const char *name, u32 *val)
 static void memfd_discard(const void *fdt, int node)
 {
 	const struct fdbox_memfd_block *blocks;
-	unsigned int nr;
+	const struct fdbox_memfd_run *runs;
+	unsigned long nr_runs;
+	unsigned int nr_blocks;
 
-	blocks = memfd_blocks(fdt, node, &nr);
-	if (blocks)
-		memfd_walk(blocks, nr, NULL, 0);
+	if (memfd_runs(fdt, node, &runs, &nr_runs, &blocks, &nr_blocks))
+		memfd_walk(runs, nr_runs, blocks, nr_blocks, NULL, 0);
+	else
+		pr_err("a memfd's runs are malformed; its pages stay reserved\n");
 }
 
 static struct file *memfd_restore(const void *fdt, int node)
 {
 	const struct fdbox_memfd_block *blocks;
+	const struct fdbox_memfd_run *runs;
+	unsigned long nr_runs;
+	unsigned int nr_blocks;
 	u32 seals, mode;
 	const char *name;
 	struct file *file;
-	unsigned int nr;
 	char *fullname;
 	u64 size;
 	int len, err;
 
+	if (!memfd_runs(fdt, node, &runs, &nr_runs, &blocks, &nr_blocks)) {
+		pr_err("a memfd's runs are malformed; its pages stay reserved\n");
+		return ERR_PTR(-EINVAL);
+	}
 	size = fdbox_fdt_u64(fdt, node, "size");
 	name = fdt_getprop(fdt, node, "memfd-name", &len);
-	blocks = memfd_blocks(fdt, node, &nr);
-	if (!blocks || !name || len < 1 || len > NAME_MAX + 1 - MFD_PREFIX_LEN ||
+	if (!name || len < 1 || len > NAME_MAX + 1 - MFD_PREFIX_LEN ||
 	    name[len - 1] || memfd_prop_u32(fdt, node, "memfd-seals", &seals) ||
 	    memfd_prop_u32(fdt, node, "memfd-mode", &mode) ||
 	    (seals & ~MEMFD_SEALS) || (mode & ~0777) || size > MAX_LFS_FILESIZE) {
@@ -517,7 +568,8 @@ static struct file *memfd_restore(const void *fdt, int node)
 	file->f_mode |= FMODE_LSEEK | FMODE_PREAD | FMODE_PWRITE;
 	file->f_flags |= O_LARGEFILE;
 
-	err = memfd_walk(blocks, nr, file, DIV_ROUND_UP(size, PAGE_SIZE));
+	err = memfd_walk(runs, nr_runs, blocks, nr_blocks, file,
+			 DIV_ROUND_UP(size, PAGE_SIZE));
 	if (err) {
 		fput(file);
 		return ERR_PTR(err);
@@ -527,8 +579,7 @@ static struct file *memfd_restore(const void *fdt, int node)
 	return file;
 
 discard:
-	if (blocks)
-		memfd_walk(blocks, nr, NULL, 0);
+	memfd_walk(runs, nr_runs, blocks, nr_blocks, NULL, 0);
 	return ERR_PTR(err);
 }
 

@@ -31,13 +31,15 @@
  *   memfd-name   string: the name given to memfd_create()
  *   memfd-seals  u32: F_SEAL_* at the kexec
  *   memfd-mode   u32: permission bits (memfd_create's exec bits)
- *   memfd-blocks array of struct fdbox_memfd_block
+ *   memfd-runs   array of struct fdbox_memfd_run, when there are at
+ *                most FDBOX_MEMFD_INLINE_RUNS of them
+ *   memfd-blocks array of struct fdbox_memfd_block, when there are more
  *
  * The file's folios are described by runs: folios of one order that
- * follow each other both in the file and in physical memory. The runs
- * fill blocks of preserved memory (kho_preserve_phys()), in increasing
- * file order, and the blocks are listed in the memfd-blocks property.
- * A sparse file has holes between runs.
+ * follow each other both in the file and in physical memory, in
+ * increasing file order. A few runs sit in the FDT itself; more fill
+ * blocks of preserved memory (kho_preserve_phys()) listed in the
+ * memfd-blocks property. A sparse file has holes between runs.
  */
 #define FDBOX_MEMFD_COMPATIBLE	"fdbox,memfd-v1"
 
@@ -57,6 +59,9 @@ struct fdbox_memfd_run {
 #define FDBOX_MEMFD_INDEX_BITS	40
 #define FDBOX_MEMFD_INDEX_MASK	((1ULL << FDBOX_MEMFD_INDEX_BITS) - 1)
 #define FDBOX_MEMFD_MAX_RUN	(1ULL << (64 - FDBOX_MEMFD_INDEX_BITS))
+
+/* Up to this many runs go into the FDT (4 KiB). */
+#define FDBOX_MEMFD_INLINE_RUNS	256
 
 /* Runs per block; a block is at most this many runs' worth of pages. */
 #define FDBOX_MEMFD_BLOCK_RUNS	4096

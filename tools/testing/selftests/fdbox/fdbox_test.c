@@ -417,6 +417,37 @@ static int deposit_and_measure(struct __test_metadata *_metadata, int m,
 	return s;
 }
 
+/* Scattered pages: two memfds written a page each in turn. */
+static void measure_scattered(struct __test_metadata *_metadata)
+{
+	struct fdbox_item_info info;
+	void *map = NULL, *map2 = NULL;
+	size_t off, size = LARGE_SIZE / 4;
+	int s, m, m2;
+
+	m = fdbox_memfd("scattered", MFD_CLOEXEC, size, &map);
+	m2 = fdbox_memfd("other", MFD_CLOEXEC, size, &map2);
+	ASSERT_LE(0, m);
+	ASSERT_LE(0, m2);
+	for (off = 0; off < size; off += 4096) {
+		fdbox_fill(map, off, 4096, SEED);
+		fdbox_fill(map2, off, 4096, SEED);
+	}
+	s = fdbox_session("scattered");
+	ASSERT_LE(0, s);
+	ASSERT_EQ(0, fdbox_deposit(s, m, "ram"));
+	ASSERT_EQ(0, fdbox_ioctl(s, FDBOX_FINALIZE, NULL));
+	ASSERT_EQ(1, fdbox_list(s, FDBOX_LIST, &info, 1, sizeof(info)));
+	ksft_print_msg("metadata scattered: memfd runs %llu bytes for %llu MiB\n",
+		       (unsigned long long)info.metadata,
+		       (unsigned long long)info.preserved >> 20);
+	close(s);
+	munmap(map, size);
+	munmap(map2, size);
+	close(m);
+	close(m2);
+}
+
 FDBOX_STAGE_FIXTURE(large_stage1);
 FDBOX_STAGE_FIXTURE(large_stage2);
 
@@ -432,6 +463,8 @@ TEST_F_TIMEOUT(large_stage1, deposit_1g_thp_off_then_on, 600)
 	s = deposit_and_measure(_metadata, m, "thp-off");
 	close(s);
 	close(m);
+
+	measure_scattered(_metadata);
 
 	ASSERT_EQ(0, set_shmem_thp("always"));
 	m = fdbox_memfd("huge-pages", MFD_CLOEXEC, LARGE_SIZE, &map);
