@@ -205,10 +205,12 @@ static void memfd_run_emit(struct memfd_runs *r)
 	if (m->inline_runs || m->block_va) {
 		struct fdbox_memfd_run *run;
 
+		unsigned long b = r->nr / FDBOX_MEMFD_BLOCK_RUNS;
+
 		if (m->inline_runs)
 			run = &m->inline_runs[r->nr];
 		else
-			run = (struct fdbox_memfd_run *)m->block_va[r->nr / FDBOX_MEMFD_BLOCK_RUNS] +
+			run = (struct fdbox_memfd_run *)m->block_va[b] +
 			      r->nr % FDBOX_MEMFD_BLOCK_RUNS;
 		run->phys_order = cpu_to_le64(r->phys | r->order);
 		run->index_nr = cpu_to_le64(r->index |
@@ -315,7 +317,8 @@ static int memfd_fill_blocks(struct fdbox_memfd *m)
 			return err;
 		m->blocks[b].phys = cpu_to_le64(virt_to_phys(va));
 		m->blocks[b].nr_runs = cpu_to_le32(nr);
-		m->blocks[b].crc = cpu_to_le32(crc32_le(~0, va, nr * sizeof(struct fdbox_memfd_run)));
+		m->blocks[b].crc = cpu_to_le32(crc32_le(~0, va,
+							nr * sizeof(struct fdbox_memfd_run)));
 	}
 	return 0;
 }
@@ -468,7 +471,8 @@ static int memfd_walk(const struct fdbox_memfd_run *runs, unsigned long nr_runs,
 		void *va;
 
 		if (!nr || nr > FDBOX_MEMFD_BLOCK_RUNS || kho_restore_phys(bphys, bytes)) {
-			pr_err("block %u of a memfd is not preserved memory; its pages stay reserved\n", b);
+			pr_err("block %u of a memfd is not preserved memory; its pages stay reserved\n",
+			       b);
 			w.err = w.err ?: -EINVAL;
 			continue;
 		}
@@ -476,7 +480,8 @@ static int memfd_walk(const struct fdbox_memfd_run *runs, unsigned long nr_runs,
 		if (crc32_le(~0, va, nr * sizeof(*runs)) == le32_to_cpu(blocks[b].crc)) {
 			memfd_walk_runs(&w, va, nr);
 		} else {
-			pr_err("block %u of a memfd fails its checksum; its pages stay reserved\n", b);
+			pr_err("block %u of a memfd fails its checksum; its pages stay reserved\n",
+			       b);
 			w.err = w.err ?: -EINVAL;
 		}
 		free_pages_exact(va, bytes);
