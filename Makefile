@@ -13,7 +13,7 @@ FLAVOUR ?= release
 SELFTESTS := $(TOP)/tools/testing/selftests/fdbox
 export JOBS ?= $(shell nproc)
 
-.PHONY: help all deps source kernel headers selftests userspace initramfs \
+.PHONY: help all deps source kernel headers selftests fdboxctl samples userspace initramfs \
 	vm check demo clean distclean
 
 help:
@@ -53,7 +53,16 @@ selftests: headers
 	@$(MAKE) -s -C $(KSRC)/tools/testing/selftests/fdbox \
 		OUTPUT=$(BUILD)/selftests KHDR_INCLUDES="-isystem $(BUILD)/headers/include"
 
-userspace: selftests
+fdboxctl: headers
+	@echo "  CC      build/tools/fdboxctl"
+	@$(MAKE) -s -C $(TOP)/tools/fdboxctl O=$(BUILD)/tools KHDR=$(BUILD)/headers/include \
+		$(BUILD)/tools/fdboxctl $(BUILD)/tools/fdboxctl.8
+
+samples: headers
+	@echo "  CC      build/samples/fdbox-vmm"
+	@$(MAKE) -s -C $(TOP)/samples/fdbox O=$(BUILD)/samples KHDR=$(BUILD)/headers/include
+
+userspace: selftests fdboxctl samples
 
 initramfs: userspace
 	@test -f $(BUILD)/$(FLAVOUR)/arch/x86/boot/bzImage || $(MAKE) kernel FLAVOUR=$(FLAVOUR)

@@ -32,6 +32,7 @@
 #include <linux/mutex.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
+#include <linux/vmalloc.h>
 
 #include "internal.h"
 
@@ -101,6 +102,13 @@ int fdbox_copy_arg(void *karg, size_t ksize, size_t minsize, unsigned long uarg)
 {
 	u32 usize;
 
+	BUILD_BUG_ON(sizeof(struct fdbox_set_name) != FDBOX_SET_NAME_SIZE_VER0);
+	BUILD_BUG_ON(sizeof(struct fdbox_deposit) != FDBOX_DEPOSIT_SIZE_VER0);
+	BUILD_BUG_ON(sizeof(struct fdbox_attach) != FDBOX_ATTACH_SIZE_VER0);
+	BUILD_BUG_ON(sizeof(struct fdbox_retrieve) != FDBOX_RETRIEVE_SIZE_VER0);
+	BUILD_BUG_ON(sizeof(struct fdbox_item_info) != FDBOX_ITEM_INFO_SIZE_VER0);
+	BUILD_BUG_ON(sizeof(struct fdbox_session_info) != FDBOX_SESSION_INFO_SIZE_VER0);
+
 	if (get_user(usize, (u32 __user *)uarg))
 		return -EFAULT;
 	if (usize < minsize)
@@ -125,49 +133,71 @@ bool fdbox_name_valid(const char *name)
 	return true;
 }
 
-/*
- * FDBOX_LIST and FDBOX_LIST_SESSIONS: fill as many entries as userspace
- * has room for, each entry_size bytes (shorter or longer than ours:
- * truncated or zero-extended), and report how many there are.
- */
-int fdbox_list_copy_out(unsigned long uarg, size_t entry_size,
-			fdbox_fill_fn fill, void *priv)
+/* Read the argument of FDBOX_LIST or FDBOX_LIST_SESSIONS. */
+int fdbox_list_arg(struct fdbox_list *arg, unsigned long uarg, bool sessions)
 {
-	struct fdbox_list arg;
-	unsigned int i;
-	void *entry;
+	size_t min_entry = sessions ? FDBOX_SESSION_INFO_SIZE_VER0 :
+				      FDBOX_ITEM_INFO_SIZE_VER0;
 	int err;
 
-	err = fdbox_copy_arg(&arg, sizeof(arg), sizeof(arg), uarg);
+	err = fdbox_copy_arg(arg, sizeof(*arg), FDBOX_LIST_SIZE_VER0, uarg);
 	if (err)
 		return err;
-	if (arg.flags || arg.entry_size < entry_size ||
-	    arg.entry_size > PAGE_SIZE || (arg.count && !arg.entries))
+	if (arg->flags || arg->entry_size < min_entry || arg->entry_size > PAGE_SIZE ||
+	    (arg->count && !arg->entries))
 		return -EINVAL;
-
-	entry = kmalloc(entry_size, GFP_KERNEL);
-	if (!entry)
-		return -ENOMEM;
-	for (i = 0; ; i++) {
-		u8 __user *dst = u64_to_user_ptr(arg.entries) + (u64)i * arg.entry_size;
-
-		memset(entry, 0, entry_size);
-		if (!fill(priv, i, entry))
-			break;
-		if (i >= arg.count)
-			continue;
-		if (copy_to_user(dst, entry, entry_size) ||
-		    clear_user(dst + entry_size, arg.entry_size - entry_size)) {
-			err = -EFAULT;
-			break;
-		}
-	}
-	kfree(entry);
-	if (err)
-		return err;
-	if (put_user(i, &((struct fdbox_list __user *)uarg)->count))
-		return -EFAULT;
+	if (arg->session[0] && (sessions || !fdbox_name_valid(arg->session)))
+		return -EINVAL;
 	return 0;
+}
+
+/*
+ * Under the caller's locks: fill up to arg->count entries into a kernel
+ * buffer, and count them all. fill() gets a NULL entry for those that are
+ * only counted.
+ */
+int fdbox_list_collect(const struct fdbox_list *arg, size_t entry_size,
+		       fdbox_fill_fn fill, void *priv, struct fdbox_listing *l)
+{
+	unsigned int room = min_t(unsigned int, arg->count, FDBOX_LIST_MAX);
+
+	l->entry_size = entry_size;
+	l->buf = room ? kvcalloc(room, entry_size, GFP_KERNEL) : NULL;
+	if (room && !l->buf)
+		return -ENOMEM;
+	for (l->total = 0; ; l->total++) {
+		void *entry = l->total < room ? l->buf + l->total * entry_size : NULL;
+
+		if (!fill(priv, l->total, entry))
+			break;
+	}
+	l->filled = min(room, l->total);
+	return 0;
+}
+
+/*
+ * With no lock held: copy the entries out, each arg->entry_size bytes
+ * (ours truncated for older userspace, zero-extended for newer), and
+ * report how many there are. Frees the buffer.
+ */
+int fdbox_list_copy_out(const struct fdbox_list *arg, unsigned long uarg,
+			struct fdbox_listing *l)
+{
+	size_t n = min_t(size_t, arg->entry_size, l->entry_size);
+	unsigned int i;
+	int err = 0;
+
+	for (i = 0; i < l->filled && !err; i++) {
+		u8 __user *dst = u64_to_user_ptr(arg->entries) + (u64)i * arg->entry_size;
+
+		if (copy_to_user(dst, l->buf + i * l->entry_size, n) ||
+		    clear_user(dst + n, arg->entry_size - n))
+			err = -EFAULT;
+	}
+	kvfree(l->buf);
+	if (!err && put_user(l->total, &((struct fdbox_list __user *)uarg)->count))
+		err = -EFAULT;
+	return err;
 }
 
 u64 fdbox_fdt_u64(const void *fdt, int node, const char *name)

@@ -15,10 +15,27 @@ const struct fdbox_handler *fdbox_handler_for_compatible(const char *compatible)
 int fdbox_copy_arg(void *karg, size_t ksize, size_t minsize, unsigned long uarg);
 bool fdbox_name_valid(const char *name);
 
-/* Fills entry @i of a listing; returns false past the last entry. */
+/*
+ * Listings: fill() is asked for entries 0, 1, ... in order and fills
+ * @entry (NULL: only counted); it returns false past the last one.
+ */
 typedef bool (*fdbox_fill_fn)(void *priv, unsigned int i, void *entry);
-int fdbox_list_copy_out(unsigned long uarg, size_t entry_size,
-			fdbox_fill_fn fill, void *priv);
+
+/* Most entries one call returns. */
+#define FDBOX_LIST_MAX		65536
+
+struct fdbox_listing {
+	void *buf;
+	size_t entry_size;
+	unsigned int total;
+	unsigned int filled;
+};
+
+int fdbox_list_arg(struct fdbox_list *arg, unsigned long uarg, bool sessions);
+int fdbox_list_collect(const struct fdbox_list *arg, size_t entry_size,
+		       fdbox_fill_fn fill, void *priv, struct fdbox_listing *l);
+int fdbox_list_copy_out(const struct fdbox_list *arg, unsigned long uarg,
+			struct fdbox_listing *l);
 
 /* session.c: /dev/kho/serialize */
 extern const struct file_operations fdbox_serialize_fops;

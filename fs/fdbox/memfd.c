@@ -232,6 +232,7 @@ static unsigned long memfd_make_runs(struct fdbox_memfd *m)
 		u64 phys = PFN_PHYS(folio_pfn(folio));
 		u64 step = r.count << order;
 
+		cond_resched();
 		if (r.count && order == r.order && r.count < FDBOX_MEMFD_MAX_RUN &&
 		    index == r.index + step && phys == r.phys + (step << PAGE_SHIFT)) {
 			r.count++;
@@ -396,7 +397,7 @@ static int memfd_restore_folio(struct file *file, u64 phys, unsigned int order,
 	struct folio *folio;
 	int err;
 
-	if (order > MAX_PAGE_ORDER || !IS_ALIGNED(index, 1UL << order) ||
+	if (order > MAX_PAGECACHE_ORDER || !IS_ALIGNED(index, 1UL << order) ||
 	    index < *next || index >= end)
 		return -EINVAL;
 	folio = kho_restore_folio(phys);
@@ -433,7 +434,7 @@ static void memfd_walk_runs(struct memfd_walk *w, const struct fdbox_memfd_run *
 		u64 index = in & FDBOX_MEMFD_INDEX_MASK;
 		u64 j, count = (in >> FDBOX_MEMFD_INDEX_BITS) + 1;
 
-		if (order > MAX_PAGE_ORDER || !PAGE_ALIGNED(phys)) {
+		if (order > MAX_PAGECACHE_ORDER || !PAGE_ALIGNED(phys)) {
 			w->err = w->err ?: -EINVAL;
 			continue;
 		}
@@ -446,8 +447,8 @@ static void memfd_walk_runs(struct memfd_walk *w, const struct fdbox_memfd_run *
 							     &w->next, w->end);
 			if (w->err)
 				kho_release_folio(fphys);
+			cond_resched();
 		}
-		cond_resched();
 	}
 }
 
@@ -532,7 +533,7 @@ static void memfd_discard(const void *fdt, int node)
 		pr_err("a memfd's runs are malformed; its pages stay reserved\n");
 }
 
-static struct file *memfd_restore(const void *fdt, int node)
+static struct file *memfd_restore(const void *fdt, int node, bool *untouched)
 {
 	const struct fdbox_memfd_block *blocks;
 	const struct fdbox_memfd_run *runs;
@@ -559,16 +560,17 @@ static struct file *memfd_restore(const void *fdt, int node)
 		err = -EINVAL;
 		goto discard;
 	}
+	/* Failing here leaves the memory alone, for another try. */
 	fullname = kasprintf(GFP_KERNEL, MFD_PREFIX "%s", name);
 	if (!fullname) {
-		err = -ENOMEM;
-		goto discard;
+		*untouched = true;
+		return ERR_PTR(-ENOMEM);
 	}
 	file = shmem_file_setup(fullname, size, VM_NORESERVE);
 	kfree(fullname);
 	if (IS_ERR(file)) {
-		err = PTR_ERR(file);
-		goto discard;
+		*untouched = true;
+		return file;
 	}
 	file->f_mode |= FMODE_LSEEK | FMODE_PREAD | FMODE_PWRITE;
 	file->f_flags |= O_LARGEFILE;

@@ -23,7 +23,8 @@
  * it only forgets it: its memory stays reserved until the next kexec.
  *
  * Locking: fdbox_in_lock protects the list of incoming sessions, their
- * items and who is attached. Restores and releases run under it.
+ * items and who is attached. Restores and releases run under it;
+ * listings are copied to userspace after it is dropped.
  */
 
 #define pr_fmt(fmt) "fdbox: " fmt
@@ -249,6 +250,8 @@ static bool fdbox_fill_session(void *priv, unsigned int i, void *entry)
 	if (list_entry_is_head(s, &fdbox_in_sessions, list))
 		return false;
 	*cursor = s;
+	if (!info)
+		return true;
 	strscpy(info->name, s->name);
 	info->nr_items = s->nr_items;
 	info->attached = s->attached;
@@ -263,9 +266,18 @@ static bool fdbox_fill_session(void *priv, unsigned int i, void *entry)
 static int fdbox_list_sessions(unsigned long uarg)
 {
 	struct fdbox_in_session *cursor = NULL;
+	struct fdbox_listing l;
+	struct fdbox_list arg;
+	int err;
 
-	return fdbox_list_copy_out(uarg, sizeof(struct fdbox_session_info),
-				   fdbox_fill_session, &cursor);
+	err = fdbox_list_arg(&arg, uarg, true);
+	if (err)
+		return err;
+	mutex_lock(&fdbox_in_lock);
+	err = fdbox_list_collect(&arg, sizeof(struct fdbox_session_info),
+				 fdbox_fill_session, &cursor, &l);
+	mutex_unlock(&fdbox_in_lock);
+	return err ?: fdbox_list_copy_out(&arg, uarg, &l);
 }
 
 struct fdbox_list_in_items {
@@ -284,6 +296,8 @@ static bool fdbox_fill_in_item(void *priv, unsigned int i, void *entry)
 	if (list_entry_is_head(item, &li->s->items, list))
 		return false;
 	li->cursor = item;
+	if (!info)
+		return true;
 	strscpy(info->label, item->label);
 	info->type = item->handler ? item->handler->type : 0;
 	info->state = item->retrieved ? FDBOX_STATE_RETRIEVED : FDBOX_STATE_INCOMING;
@@ -293,14 +307,23 @@ static bool fdbox_fill_in_item(void *priv, unsigned int i, void *entry)
 	return true;
 }
 
+/* FDBOX_LIST: the attached session's items, or those of the one named. */
 static int fdbox_in_list(struct fdbox_reader *r, unsigned long uarg)
 {
-	struct fdbox_list_in_items li = { .s = r->session };
+	struct fdbox_list_in_items li;
+	struct fdbox_listing l;
+	struct fdbox_list arg;
+	int err;
 
-	if (!li.s)
-		return -ENOENT;
-	return fdbox_list_copy_out(uarg, sizeof(struct fdbox_item_info),
-				   fdbox_fill_in_item, &li);
+	err = fdbox_list_arg(&arg, uarg, false);
+	if (err)
+		return err;
+	mutex_lock(&fdbox_in_lock);
+	li.s = arg.session[0] ? fdbox_in_find(arg.session) : r->session;
+	err = li.s ? fdbox_list_collect(&arg, sizeof(struct fdbox_item_info),
+					fdbox_fill_in_item, &li, &l) : -ENOENT;
+	mutex_unlock(&fdbox_in_lock);
+	return err ?: fdbox_list_copy_out(&arg, uarg, &l);
 }
 
 static int fdbox_attach(struct fdbox_reader *r, unsigned long uarg, bool discard)
@@ -309,7 +332,7 @@ static int fdbox_attach(struct fdbox_reader *r, unsigned long uarg, bool discard
 	struct fdbox_attach arg;
 	int err;
 
-	err = fdbox_copy_arg(&arg, sizeof(arg), sizeof(arg), uarg);
+	err = fdbox_copy_arg(&arg, sizeof(arg), FDBOX_ATTACH_SIZE_VER0, uarg);
 	if (err)
 		return err;
 	if (arg.flags || !fdbox_name_valid(arg.name))
@@ -336,9 +359,10 @@ static int fdbox_retrieve(struct fdbox_reader *r, unsigned long uarg)
 	struct fdbox_retrieve arg;
 	struct fdbox_in_item *item;
 	struct file *file;
+	bool untouched = false;
 	int fd, err;
 
-	err = fdbox_copy_arg(&arg, sizeof(arg), sizeof(arg), uarg);
+	err = fdbox_copy_arg(&arg, sizeof(arg), FDBOX_RETRIEVE_SIZE_VER0, uarg);
 	if (err)
 		return err;
 	if ((arg.flags & ~FDBOX_RETRIEVE_NO_CLOEXEC) || arg.reserved ||
@@ -358,17 +382,20 @@ static int fdbox_retrieve(struct fdbox_reader *r, unsigned long uarg)
 	if (fd < 0)
 		return fd;
 
-	file = item->handler->restore(fdbox_in_fdt, item->node);
-	r->session->nr_items--;
+	file = item->handler->restore(fdbox_in_fdt, item->node, &untouched);
 	if (IS_ERR(file)) {
-		/* The handler released the item's memory. */
+		put_unused_fd(fd);
+		if (untouched)	/* e.g. no memory for a new file: try again */
+			return PTR_ERR(file);
+		/* The handler released what it could of the item. */
 		pr_err_ratelimited("session %s: cannot retrieve %s (%ld); it was released\n",
 				   r->session->name, item->label, PTR_ERR(file));
+		r->session->nr_items--;
 		list_del(&item->list);
 		kfree(item);
-		put_unused_fd(fd);
 		return PTR_ERR(file);
 	}
+	r->session->nr_items--;
 	item->retrieved = true;
 	if (put_user(fd, &uret->fd)) {
 		fput(file);
@@ -379,23 +406,32 @@ static int fdbox_retrieve(struct fdbox_reader *r, unsigned long uarg)
 	return 0;
 }
 
+/* FDBOX_DISCARD: an item of the attached session, or of an unattached one. */
+/* FDBOX_DISCARD: an item of the attached session, or of an unattached one. */
 static int fdbox_discard(struct fdbox_reader *r, unsigned long uarg)
 {
+	struct fdbox_in_session *s = r->session;
 	struct fdbox_in_item *item;
 	struct fdbox_label arg;
 	int err;
 
-	err = fdbox_copy_arg(&arg, sizeof(arg), sizeof(arg), uarg);
+	err = fdbox_copy_arg(&arg, sizeof(arg), FDBOX_LABEL_SIZE_VER0, uarg);
 	if (err)
 		return err;
-	if (arg.flags || !fdbox_name_valid(arg.label))
+	if (arg.flags || !fdbox_name_valid(arg.label) ||
+	    (arg.session[0] && !fdbox_name_valid(arg.session)))
 		return -EINVAL;
-	if (!r->session)
+	if (arg.session[0]) {
+		s = fdbox_in_find(arg.session);
+		if (s && s->attached && s != r->session)
+			return -EBUSY;
+	}
+	if (!s)
 		return -ENOENT;
-	item = fdbox_in_find_item(r->session, arg.label);
+	item = fdbox_in_find_item(s, arg.label);
 	if (!item || item->retrieved)
 		return -ENOENT;
-	fdbox_in_discard_item(r->session, item);
+	fdbox_in_discard_item(s, item);
 	return 0;
 }
 
@@ -405,19 +441,19 @@ static long fdbox_deserialize_ioctl(struct file *file, unsigned int cmd,
 	struct fdbox_reader *r = file->private_data;
 	long ret;
 
+	/* Listings take the lock themselves, and copy out without it. */
+	if (cmd == FDBOX_LIST_SESSIONS)
+		return fdbox_list_sessions(arg);
+	if (cmd == FDBOX_LIST)
+		return fdbox_in_list(r, arg);
+
 	mutex_lock(&fdbox_in_lock);
 	switch (cmd) {
-	case FDBOX_LIST_SESSIONS:
-		ret = fdbox_list_sessions(arg);
-		break;
 	case FDBOX_ATTACH:
 		ret = fdbox_attach(r, arg, false);
 		break;
 	case FDBOX_DISCARD_SESSION:
 		ret = fdbox_attach(r, arg, true);
-		break;
-	case FDBOX_LIST:
-		ret = fdbox_in_list(r, arg);
 		break;
 	case FDBOX_RETRIEVE:
 		ret = fdbox_retrieve(r, arg);

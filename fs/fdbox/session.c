@@ -38,6 +38,7 @@
 #include <linux/file.h>
 #include <linux/kexec.h>
 #include <linux/kho.h>
+#include <linux/ktime.h>
 #include <linux/libfdt.h>
 #include <linux/mm.h>
 #include <linux/mutex.h>
@@ -170,18 +171,19 @@ static int fdbox_serialize_release(struct inode *inode, struct file *file)
 {
 	struct fdbox_session *s = file->private_data;
 
+	/*
+	 * Under fdbox_lock, so that a kexec starting now waits until
+	 * everything is unpreserved.
+	 */
 	mutex_lock(&fdbox_lock);
-	if (s->name[0]) {
-		if (fdbox_frozen) {
-			/* The kexec carries it; KHO_THAW destroys it. */
-			s->orphaned = true;
-			mutex_unlock(&fdbox_lock);
-			return 0;
-		}
+	if (s->name[0] && fdbox_frozen) {
+		/* The kexec carries it; KHO_THAW destroys it. */
+		s->orphaned = true;
+	} else {
 		list_del(&s->list);
+		fdbox_session_destroy(s);
 	}
 	mutex_unlock(&fdbox_lock);
-	fdbox_session_destroy(s);
 	return 0;
 }
 
@@ -191,7 +193,7 @@ static int fdbox_set_name(struct fdbox_session *s, unsigned long uarg)
 	struct fdbox_session *pos;
 	int err;
 
-	err = fdbox_copy_arg(&arg, sizeof(arg), sizeof(arg), uarg);
+	err = fdbox_copy_arg(&arg, sizeof(arg), FDBOX_SET_NAME_SIZE_VER0, uarg);
 	if (err)
 		return err;
 	if (arg.flags || !fdbox_name_valid(arg.name))
@@ -224,7 +226,7 @@ static int fdbox_deposit(struct fdbox_session *s, unsigned long uarg)
 	struct file *file;
 	int err;
 
-	err = fdbox_copy_arg(&arg, sizeof(arg), sizeof(arg), uarg);
+	err = fdbox_copy_arg(&arg, sizeof(arg), FDBOX_DEPOSIT_SIZE_VER0, uarg);
 	if (err)
 		return err;
 	if (arg.flags || arg.reserved || !fdbox_name_valid(arg.label))
@@ -288,10 +290,10 @@ static int fdbox_withdraw(struct fdbox_session *s, unsigned long uarg)
 	struct fdbox_item *item;
 	int err;
 
-	err = fdbox_copy_arg(&arg, sizeof(arg), sizeof(arg), uarg);
+	err = fdbox_copy_arg(&arg, sizeof(arg), FDBOX_LABEL_SIZE_VER0, uarg);
 	if (err)
 		return err;
-	if (arg.flags || !fdbox_name_valid(arg.label))
+	if (arg.flags || !fdbox_name_valid(arg.label) || arg.session[0])
 		return -EINVAL;
 
 	mutex_lock(&s->lock);
@@ -344,6 +346,8 @@ static bool fdbox_fill_item(void *priv, unsigned int i, void *entry)
 	item = i ? list_next_entry(item, list) :
 		   list_first_entry(&li->s->items, struct fdbox_item, list);
 	li->cursor = item;
+	if (!info)
+		return true;
 
 	strscpy(info->label, item->label);
 	info->type = item->handler->type;
@@ -355,16 +359,87 @@ static bool fdbox_fill_item(void *priv, unsigned int i, void *entry)
 	return true;
 }
 
-static int fdbox_list(struct fdbox_session *s, unsigned long uarg)
+static struct fdbox_session *fdbox_find_session(const char *name)
 {
-	struct fdbox_list_items li = { .s = s };
+	struct fdbox_session *s;
+
+	list_for_each_entry(s, &fdbox_sessions, list) {
+		if (!strcmp(s->name, name))
+			return s;
+	}
+	return NULL;
+}
+
+/* FDBOX_LIST: the items of this session, or of the one named. */
+static int fdbox_list(struct fdbox_session *own, unsigned long uarg)
+{
+	struct fdbox_list_items li = { .s = own };
+	struct fdbox_listing l;
+	struct fdbox_list arg;
 	int err;
 
+	err = fdbox_list_arg(&arg, uarg, false);
+	if (err)
+		return err;
+	mutex_lock(&fdbox_lock);
+	if (arg.session[0])
+		li.s = fdbox_find_session(arg.session);
+	if (li.s) {
+		mutex_lock(&li.s->lock);
+		err = fdbox_list_collect(&arg, sizeof(struct fdbox_item_info),
+					 fdbox_fill_item, &li, &l);
+		mutex_unlock(&li.s->lock);
+	} else {
+		err = -ENOENT;
+	}
+	mutex_unlock(&fdbox_lock);
+	return err ?: fdbox_list_copy_out(&arg, uarg, &l);
+}
+
+static bool fdbox_fill_session(void *priv, unsigned int i, void *entry)
+{
+	struct fdbox_session_info *info = entry;
+	struct fdbox_session **cursor = priv;
+	struct fdbox_item *item;
+	struct fdbox_session *s;
+
+	s = i ? list_next_entry(*cursor, list) :
+		list_first_entry(&fdbox_sessions, struct fdbox_session, list);
+	if (list_entry_is_head(s, &fdbox_sessions, list))
+		return false;
+	*cursor = s;
+	if (!info)
+		return true;
 	mutex_lock(&s->lock);
-	err = fdbox_list_copy_out(uarg, sizeof(struct fdbox_item_info),
-				  fdbox_fill_item, &li);
+	strscpy(info->name, s->name);
+	info->nr_items = s->nr_items;
+	info->attached = 1;	/* an open file holds every outgoing session */
+	list_for_each_entry(item, &s->items, list) {
+		u64 size, preserved, metadata;
+
+		item->handler->info(item->file, item->state, &size, &preserved, &metadata);
+		info->preserved += preserved;
+	}
 	mutex_unlock(&s->lock);
-	return err;
+	return true;
+}
+
+/* FDBOX_LIST_SESSIONS: every named outgoing session. */
+static int fdbox_list_sessions(unsigned long uarg)
+{
+	struct fdbox_session *cursor = NULL;
+	struct fdbox_listing l;
+	struct fdbox_list arg;
+	int err;
+
+	err = fdbox_list_arg(&arg, uarg, true);
+	if (err)
+		return err;
+	mutex_lock(&fdbox_lock);
+	err = fdbox_list_collect(&arg, sizeof(struct fdbox_session_info),
+				 fdbox_fill_session, &cursor, &l);
+	mutex_unlock(&fdbox_lock);
+	return err ?: fdbox_list_copy_out(&arg, uarg, &l);
 }
 
 static long fdbox_serialize_ioctl(struct file *file, unsigned int cmd,
@@ -385,6 +460,8 @@ static long fdbox_serialize_ioctl(struct file *file, unsigned int cmd,
 		return fdbox_finalize(s, false);
 	case FDBOX_LIST:
 		return fdbox_list(s, arg);
+	case FDBOX_LIST_SESSIONS:
+		return fdbox_list_sessions(arg);
 	default:
 		return -ENOTTY;
 	}
@@ -518,11 +595,14 @@ static void fdbox_kexec_thaw(void)
 
 static int fdbox_kexec_freeze(struct kimage *image)
 {
+	unsigned int nr_sessions = 0, nr_items = 0;
+	ktime_t start = ktime_get();
 	struct fdbox_session *s;
 	int err = 0;
 
+	/* A kexec jump comes back without KHO_THAW: do not freeze for it. */
 	if (list_empty(&fdbox_sessions))
-		goto frozen;
+		goto out;
 	if (!kho_image_carries_handover(image)) {
 		pr_err("kexec refused: sessions are open, but the loaded image cannot carry them; load it with kexec_file_load (kexec -s)\n");
 		return -EBUSY;
@@ -533,6 +613,8 @@ static int fdbox_kexec_freeze(struct kimage *image)
 			err = fdbox_session_freeze(s);
 			s->finalized_by_kexec = !err;
 		}
+		nr_sessions++;
+		nr_items += s->nr_items;
 		mutex_unlock(&s->lock);
 		if (err)
 			break;
@@ -544,8 +626,10 @@ static int fdbox_kexec_freeze(struct kimage *image)
 		fdbox_kexec_thaw();
 		return err;
 	}
-frozen:
-	fdbox_frozen = true;
+	pr_info("handing over %u sessions with %u items, finalized in %lld us\n",
+		nr_sessions, nr_items, ktime_us_delta(ktime_get(), start));
+out:
+	fdbox_frozen = kho_image_carries_handover(image);
 	return 0;
 }
 

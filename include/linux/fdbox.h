@@ -30,8 +30,9 @@ struct file;
  * @info: file size, bytes of memory preserved for it, and bytes of
  *	handover metadata describing it (0 before @freeze)
  * @restore: in the next kernel: build a new file from the item's node
- *	at @node of @fdt. On error, everything the node describes is
- *	released
+ *	at @node of @fdt. On error, either nothing was touched (set
+ *	*@untouched: the item stays, to be retrieved again) or everything
+ *	the node describes was released
  * @discard: in the next kernel: release everything the node describes
  * @list: on the list of handlers; owned by the fdbox core
  *
@@ -49,7 +50,7 @@ struct fdbox_handler {
 	int (*serialize)(struct file *file, void *state, void *fdt);
 	void (*info)(struct file *file, void *state, u64 *size, u64 *preserved,
 		     u64 *metadata);
-	struct file *(*restore)(const void *fdt, int node);
+	struct file *(*restore)(const void *fdt, int node, bool *untouched);
 	void (*discard)(const void *fdt, int node);
 	struct list_head list;
 };

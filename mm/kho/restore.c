@@ -129,7 +129,7 @@ struct folio *kho_restore_folio(phys_addr_t phys)
 		return NULL;
 	folio = page_folio(pfn_to_page(pfn));
 	/* As folio_alloc() leaves it, for page cache and rmap. */
-	if (order > 1)
+	if (order)
 		folio_set_large_rmappable(folio);
 	return folio;
 }

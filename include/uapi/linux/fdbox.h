@@ -84,11 +84,14 @@ struct fdbox_deposit {
  * @size: sizeof(struct fdbox_label)
  * @flags: must be 0
  * @label: the item
+ * @session: FDBOX_DISCARD only: empty for the attached session, or the
+ *	name of an incoming session nobody is attached to
  */
 struct fdbox_label {
 	__u32 size;
 	__u32 flags;
 	char label[FDBOX_NAME_MAX];
+	char session[FDBOX_NAME_MAX];
 };
 
 /**
@@ -133,6 +136,10 @@ struct fdbox_session_info {
  * @entry_size: sizeof(struct fdbox_item_info) or (struct
  *	fdbox_session_info) as userspace knows it
  * @entries: user pointer to an array of @count entries
+ * @session: FDBOX_LIST only: empty for this file's own session, or the
+ *	name of another session of the same side (outgoing on
+ *	/dev/kho/serialize, incoming on /dev/kho/deserialize), listed
+ *	without attaching to it
  */
 struct fdbox_list {
 	__u32 size;
@@ -140,7 +147,21 @@ struct fdbox_list {
 	__u32 count;
 	__u32 entry_size;
 	__aligned_u64 entries;
+	char session[FDBOX_NAME_MAX];
 };
+
+/*
+ * The first version of each extensible structure: the smallest size the
+ * kernel accepts (for list entries, the smallest entry_size).
+ */
+#define FDBOX_SET_NAME_SIZE_VER0	72
+#define FDBOX_DEPOSIT_SIZE_VER0		80
+#define FDBOX_LABEL_SIZE_VER0		72	/* without session */
+#define FDBOX_LIST_SIZE_VER0		24	/* without session */
+#define FDBOX_ATTACH_SIZE_VER0		72
+#define FDBOX_RETRIEVE_SIZE_VER0	80
+#define FDBOX_ITEM_INFO_SIZE_VER0	96
+#define FDBOX_SESSION_INFO_SIZE_VER0	80
 
 /**
  * struct fdbox_attach - FDBOX_ATTACH, FDBOX_DISCARD_SESSION: pick an incoming session
@@ -179,10 +200,10 @@ struct fdbox_retrieve {
 #define FDBOX_WITHDRAW		_IO(FDBOX_TYPE, 0x02)
 #define FDBOX_FINALIZE		_IO(FDBOX_TYPE, 0x03)
 #define FDBOX_UNFINALIZE	_IO(FDBOX_TYPE, 0x04)
-/* both devices: the items of the session */
+/* both devices: the items of a session; the sessions of that side */
 #define FDBOX_LIST		_IO(FDBOX_TYPE, 0x05)
-/* /dev/kho/deserialize */
 #define FDBOX_LIST_SESSIONS	_IO(FDBOX_TYPE, 0x10)
+/* /dev/kho/deserialize */
 #define FDBOX_ATTACH		_IO(FDBOX_TYPE, 0x11)
 #define FDBOX_RETRIEVE		_IO(FDBOX_TYPE, 0x12)
 #define FDBOX_DISCARD		_IO(FDBOX_TYPE, 0x13)

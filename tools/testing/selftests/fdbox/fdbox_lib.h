@@ -100,17 +100,39 @@ static inline int fdbox_retrieve(int d, const char *label, unsigned int flags)
 	return err ? err : arg.fd;
 }
 
-/* List up to @max entries of @entry_size; the total count or -errno. */
-static inline int fdbox_list(int fd, unsigned long cmd, void *entries,
-			     unsigned int max, unsigned int entry_size)
+/*
+ * List up to @max entries of @entry_size, of session @session (NULL: the
+ * file's own); the total count or -errno.
+ */
+static inline int fdbox_list_of(int fd, unsigned long cmd, const char *session,
+				void *entries, unsigned int max, unsigned int entry_size)
 {
 	struct fdbox_list arg = {
 		.size = sizeof(arg), .count = max, .entry_size = entry_size,
 		.entries = (uintptr_t)entries,
 	};
-	int err = fdbox_ioctl(fd, cmd, &arg);
+	int err;
 
+	if (session)
+		snprintf(arg.session, sizeof(arg.session), "%s", session);
+	err = fdbox_ioctl(fd, cmd, &arg);
 	return err ? err : (int)arg.count;
+}
+
+static inline int fdbox_list(int fd, unsigned long cmd, void *entries,
+			     unsigned int max, unsigned int entry_size)
+{
+	return fdbox_list_of(fd, cmd, NULL, entries, max, entry_size);
+}
+
+/* FDBOX_DISCARD of @label in incoming session @session, not attached. */
+static inline int fdbox_discard_in(int d, const char *session, const char *label)
+{
+	struct fdbox_label arg = { .size = sizeof(arg) };
+
+	snprintf(arg.label, sizeof(arg.label), "%s", label);
+	snprintf(arg.session, sizeof(arg.session), "%s", session);
+	return fdbox_ioctl(d, FDBOX_DISCARD, &arg);
 }
 
 /* The item @label of a listing, or NULL. */

@@ -243,7 +243,9 @@ TEST_F(ioctls_stage1, withdraw_finalize)
 
 TEST_F(ioctls_stage1, list)
 {
+	unsigned char big[2][128];
 	struct fdbox_item_info items[4];
+	size_t i;
 	struct fdbox_list arg = { .size = sizeof(arg) };
 	int s = fdbox_session("list"), m = fdbox_memfd("m", 0, 3 * 4096, NULL);
 
@@ -257,6 +259,13 @@ TEST_F(ioctls_stage1, list)
 	arg.flags = 1;
 	arg.entry_size = sizeof(items[0]);
 	EXPECT_EQ(-EINVAL, fdbox_ioctl(s, FDBOX_LIST, &arg));
+	/* Newer userspace, bigger entries: zero-extended; no more than asked. */
+	memset(big, 0xff, sizeof(big));
+	ASSERT_EQ(1, fdbox_list(s, FDBOX_LIST, big, 1, sizeof(big[0])));
+	EXPECT_STREQ("m", (char *)big[0]);
+	for (i = sizeof(items[0]); i < sizeof(big[0]); i++)
+		ASSERT_EQ(0, big[0][i]) TH_LOG("byte %zu of a bigger entry", i);
+	EXPECT_EQ(0xff, big[1][0]);
 	ASSERT_EQ(1, fdbox_list(s, FDBOX_LIST, items, 4, sizeof(items[0])));
 	EXPECT_STREQ("m", items[0].label);
 	EXPECT_EQ(FDBOX_ITEM_MEMFD, items[0].type);
@@ -268,8 +277,38 @@ TEST_F(ioctls_stage1, list)
 	ASSERT_EQ(1, fdbox_list(s, FDBOX_LIST, items, 4, sizeof(items[0])));
 	EXPECT_EQ(FDBOX_STATE_FINALIZED, items[0].state);
 	EXPECT_LT(0, items[0].metadata);
-	close(s);
 	close(m);
+	close(s);
+}
+
+/* An operator sees every outgoing session, and its items, by name. */
+TEST_F(ioctls_stage1, list_other_sessions)
+{
+	struct fdbox_session_info sessions[4];
+	struct fdbox_item_info items[2];
+	int s = fdbox_session("mine"), other = fdbox_session("other");
+	int m = fdbox_memfd("m", 0, 8192, NULL), n;
+	static const char buf[8192];
+
+	ASSERT_LE(0, s);
+	ASSERT_LE(0, other);
+	ASSERT_EQ(8192, pwrite(m, buf, sizeof(buf), 0));
+	ASSERT_EQ(0, fdbox_deposit(other, m, "theirs"));
+	n = fdbox_list(s, FDBOX_LIST_SESSIONS, sessions, 4, sizeof(sessions[0]));
+	ASSERT_EQ(2, n);
+	EXPECT_STREQ("mine", sessions[0].name);
+	EXPECT_STREQ("other", sessions[1].name);
+	EXPECT_EQ(1, sessions[1].nr_items);
+	EXPECT_EQ(8192, sessions[1].preserved);
+	ASSERT_EQ(1, fdbox_list_of(s, FDBOX_LIST, "other", items, 2, sizeof(items[0])));
+	EXPECT_STREQ("theirs", items[0].label);
+	EXPECT_EQ(-ENOENT, fdbox_list_of(s, FDBOX_LIST, "nobody", items, 2, sizeof(items[0])));
+	EXPECT_EQ(-EINVAL, fdbox_list_of(s, FDBOX_LIST, "bad\x01", items, 2, sizeof(items[0])));
+	EXPECT_EQ(-EINVAL, fdbox_list_of(s, FDBOX_LIST_SESSIONS, "other", sessions, 4,
+					 sizeof(sessions[0])));
+	close(m);
+	close(other);
+	close(s);
 }
 
 TEST_F(ioctls_stage1, deserialize_without_handover)
@@ -947,6 +986,7 @@ static void expect_released(struct __test_metadata *_metadata, struct released *
 TEST_F(unclaimed_stage2, released_not_leaked)
 {
 	struct fdbox_session_info sessions[4];
+	struct fdbox_item_info items[4];
 	struct released r;
 	int d, d2, m;
 
@@ -971,6 +1011,7 @@ TEST_F(unclaimed_stage2, released_not_leaked)
 	ASSERT_LE(0, d);
 	d2 = open(FDBOX_DESERIALIZE, O_RDWR);
 	EXPECT_EQ(-EBUSY, fdbox_name_op(d2, FDBOX_DISCARD_SESSION, "u1"));
+	EXPECT_EQ(-EBUSY, fdbox_discard_in(d2, "u1", "kept"));
 	release_start(&r);
 	close(d);
 	expect_released(_metadata, &r, 3 * UC_SIZE / 4, "close u1");
@@ -980,9 +1021,14 @@ TEST_F(unclaimed_stage2, released_not_leaked)
 	EXPECT_STREQ("u2", sessions[0].name);
 	EXPECT_EQ(3, sessions[0].nr_items);
 	EXPECT_EQ(0, sessions[0].attached);
+	ASSERT_EQ(3, fdbox_list_of(d2, FDBOX_LIST, "u2", items, 4, sizeof(items[0])));
+	release_start(&r);
+	EXPECT_EQ(0, fdbox_discard_in(d2, "u2", "left"));
+	expect_released(_metadata, &r, UC_SIZE / 4, "discard an item of u2");
+	EXPECT_EQ(-ENOENT, fdbox_discard_in(d2, "u2", "left"));
 	release_start(&r);
 	EXPECT_EQ(0, fdbox_name_op(d2, FDBOX_DISCARD_SESSION, "u2"));
-	expect_released(_metadata, &r, 3 * UC_SIZE / 4, "discard u2");
+	expect_released(_metadata, &r, UC_SIZE / 2, "discard u2");
 	EXPECT_EQ(0, fdbox_list(d2, FDBOX_LIST_SESSIONS, sessions, 4, sizeof(sessions[0])));
 	close(d2);
 	close(m);
