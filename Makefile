@@ -23,7 +23,7 @@ help:
 	@echo "  initramfs  build the test VM's initramfs for FLAVOUR"
 	@echo "  vm         interactive shell in the VM (release kernel)"
 	@echo "  check      build the debug kernel and run every test [T=name]"
-	@echo "  demo       build the release kernel, boot it and kexec across"
+	@echo "  demo       live-update a running VM's memory across kexec, with a summary"
 	@echo "  all        both kernel flavours and the userspace"
 	@echo "  clean      remove build outputs (keeps the unpacked source)"
 
@@ -83,9 +83,10 @@ check: kernel
 demo: FLAVOUR = release
 demo: kernel
 	@$(MAKE) -s initramfs FLAVOUR=release
-	@echo "  DEMO    boot the release kernel in QEMU, kexec -s into it again"
+	@echo "  DEMO    a VM with 512 MiB of guest RAM, live-updated by kexec (release kernel)"
 	@$(SELFTESTS)/vm-run.sh -f release -o $(BUILD)/logs/demo --stages 2 \
-		--cmd 'kexec_smoke --stage $$FDBOX_STAGE'
+		--stage-cmd '1=fdbox-demo 1 512' --stage-cmd '2=fdbox-demo 2'; \
+	$(TOP)/scripts/demo-summary.sh $(BUILD)/logs/demo/output.log $$?
 
 clean:
 	rm -rf $(BUILD)/release $(BUILD)/debug $(BUILD)/headers $(BUILD)/headers-obj \

@@ -36,6 +36,7 @@ done
 
 cp "$guest/init" init
 cp "$guest/fdbox-next" bin/fdbox-next
+cp "$guest/fdbox-demo" bin/fdbox-demo
 cp "$kernel" boot/bzImage
 
 # Everything the project builds for the guest.

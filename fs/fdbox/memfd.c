@@ -332,8 +332,14 @@ static int memfd_freeze(struct file *file, void *state)
 
 	inode_lock(inode);
 	shmem_set_preserve(inode, SHMEM_PRESERVE_SIZE | SHMEM_PRESERVE_MAP);
-	/* Folios written into holes since the deposit; no more can come. */
-	err = memfd_hold_all(inode, m);
+	/*
+	 * Folios written into holes since the deposit; no more can come.
+	 * The folios we hold are all still there: if the file has no more
+	 * pages than those, there is nothing new to look for.
+	 */
+	err = 0;
+	if (READ_ONCE(inode->i_mapping->nrpages) != m->nr_pages)
+		err = memfd_hold_all(inode, m);
 	if (!err)
 		err = memfd_fill_blocks(m);
 	if (err) {

@@ -30,9 +30,9 @@ struct file;
  * @info: file size, bytes of memory preserved for it, and bytes of
  *	handover metadata describing it (0 before @freeze)
  * @restore: in the next kernel: build a new file from the item's node
- *	at @node of @fdt. On error, either nothing was touched (set
- *	*@untouched: the item stays, to be retrieved again) or everything
- *	the node describes was released
+ *	at @node of @fdt. On error, either nothing was touched (the handler
+ *	sets its last argument, untouched, to true: the item stays, to be
+ *	retrieved again) or everything the node describes was released
  * @discard: in the next kernel: release everything the node describes
  * @list: on the list of handlers; owned by the fdbox core
  *

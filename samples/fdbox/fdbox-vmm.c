@@ -41,8 +41,9 @@
 /*
  * Page 0 of guest RAM. The guest changes one 8-byte word at a time and
  * journals it, so that a stop at any instant leaves a checkable state:
- * sum is the checksum of every word of pages 1.. as of before the pending
- * write, if one is pending.
+ * with no write pending, sum is the checksum of every word of pages 1..;
+ * with one pending, pending_sum is the checksum before it, and the word
+ * holds either its old or its new value.
  */
 struct ram_header {
 	uint64_t magic;
@@ -52,6 +53,8 @@ struct ram_header {
 	uint64_t pending;	/* index of the word being written, or NO_PENDING */
 	uint64_t pending_old;
 	uint64_t pending_new;
+	uint64_t pending_sum;
+	uint64_t pending_step;
 };
 
 struct vm {
@@ -93,6 +96,8 @@ static void *guest(void *arg)
 
 		h->pending_old = old;
 		h->pending_new = new;
+		h->pending_sum = h->sum;
+		h->pending_step = s;
 		ORDERED();
 		h->pending = i;
 		ORDERED();
@@ -110,7 +115,7 @@ static void *guest(void *arg)
 static int verify(struct vm *vm, uint64_t *steps)
 {
 	struct ram_header *h = vm->hdr;
-	uint64_t i, sum = 0;
+	uint64_t i, sum = 0, want = h->sum;
 
 	if (h->magic != RAM_MAGIC || h->words != (vm->size - PAGE) / 8) {
 		fprintf(stderr, "fdbox-vmm: guest RAM has no valid header\n");
@@ -118,17 +123,36 @@ static int verify(struct vm *vm, uint64_t *steps)
 	}
 	for (i = 0; i < h->words; i++)
 		sum += term(i, vm->words[i]);
-	/* Stopped mid-write: the word is new, the checksum still old. */
-	if (h->pending != NO_PENDING && h->pending < h->words &&
-	    vm->words[h->pending] == h->pending_new)
-		sum += term(h->pending, h->pending_old) - term(h->pending, h->pending_new);
+	/* Stopped mid-write: what the sum must be, old word or new. */
+	if (h->pending != NO_PENDING) {
+		want = h->pending_sum;
+		if (h->pending < h->words && vm->words[h->pending] == h->pending_new)
+			want += term(h->pending, h->pending_new) -
+				term(h->pending, h->pending_old);
+	}
 	*steps = h->steps;
-	if (sum != h->sum) {
-		fprintf(stderr, "fdbox-vmm: guest RAM fails its checksum after %llu steps\n",
-			(unsigned long long)h->steps);
+	if (sum != want) {
+		fprintf(stderr, "fdbox-vmm: guest RAM fails its checksum after %llu steps (pending %lld)\n",
+			(unsigned long long)h->steps, (long long)h->pending);
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * Before resuming a guest stopped mid-write: undo that write, so that
+ * the guest does it again from a state with nothing pending.
+ */
+static void recover(struct vm *vm)
+{
+	struct ram_header *h = vm->hdr;
+
+	if (h->pending == NO_PENDING)
+		return;
+	vm->words[h->pending] = h->pending_old;
+	h->sum = h->pending_sum;
+	h->steps = h->pending_step;
+	h->pending = NO_PENDING;
 }
 
 static void map_ram(struct vm *vm, int fd)
@@ -273,6 +297,7 @@ static int restore(struct vm *vm, const char *session, const char *label, int ru
 	       vm->size >> 20, t1 - t0, t2 - t1, (unsigned long long)before);
 
 	/* 3. Resume the guest, then check it again. */
+	recover(vm);
 	run_guest(vm, &t);
 	sleep(run);
 	atomic_store(&vm->stop, true);
