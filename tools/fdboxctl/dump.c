@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <libfdt.h>
 
 #include "main.h"
@@ -193,6 +194,10 @@ int do_dump(int argc, char **argv)
 		return usage_err("dump takes --in or --out");
 	path = in ? KHO_DEBUGFS "/in/fdt" : KHO_DEBUGFS "/out/fdt";
 	fdt = read_file(path, &len);
+	if (!fdt && in && errno == ENOENT && !access(KHO_DEBUGFS, F_OK)) {
+		p_err("no handover was received in this boot");
+		return EXIT_ERROR;
+	}
 	if (!fdt) {
 		p_err("cannot read %s: %s (is debugfs mounted, and KHO on?)", path,
 		      strerror(errno));
