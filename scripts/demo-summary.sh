@@ -13,6 +13,7 @@ echo
 echo "fdbox live update of a running VM (QEMU TCG: times are relative, not absolute)"
 printf '  %-28s %s MiB of guest RAM (%s bytes), zero-copy\n' "carried" \
 	"$(val guest_ram_mib)" "${bytes:-?}"
+printf '  %-28s %s\n' "guest" "$(val guest)"
 printf '  %-28s %s s\n' "deposit (VM running)" "$(val deposit_s)"
 printf '  %-28s %s s\n' "finalize (VM running)" "$(val finalize_s)"
 printf '  %-28s %s s\n' "kexec to new userspace" "$(val kexec_to_userspace_s)"

@@ -194,6 +194,7 @@ struct memfd_runs {
 	unsigned long nr;		/* runs emitted */
 	u64 phys, index, count;		/* the open run */
 	unsigned int order;
+	bool down;			/* it goes down in memory */
 };
 
 static void memfd_run_emit(struct memfd_runs *r)
@@ -212,12 +213,32 @@ static void memfd_run_emit(struct memfd_runs *r)
 		else
 			run = (struct fdbox_memfd_run *)m->block_va[b] +
 			      r->nr % FDBOX_MEMFD_BLOCK_RUNS;
-		run->phys_order = cpu_to_le64(r->phys | r->order);
+		run->phys_order = cpu_to_le64(r->phys | r->order |
+					      (r->down ? FDBOX_MEMFD_RUN_DOWN : 0));
 		run->index_nr = cpu_to_le64(r->index |
 					    ((r->count - 1) << FDBOX_MEMFD_INDEX_BITS));
 	}
 	r->nr++;
 	r->count = 0;
+}
+
+/* Does @folio at @index extend the open run, up or down in memory? */
+static bool memfd_run_extends(struct memfd_runs *r, unsigned long index,
+			      unsigned int order, u64 phys)
+{
+	u64 step = r->count << order;
+	u64 bytes = step << PAGE_SHIFT;
+
+	if (!r->count || order != r->order || r->count >= FDBOX_MEMFD_MAX_RUN ||
+	    index != r->index + step)
+		return false;
+	if (!r->down && phys == r->phys + bytes)
+		return true;
+	if ((r->down || r->count == 1) && phys + bytes == r->phys) {
+		r->down = true;
+		return true;
+	}
+	return false;
 }
 
 /* Walk the held folios in file order, merging them into runs. */
@@ -230,11 +251,9 @@ static unsigned long memfd_make_runs(struct fdbox_memfd *m)
 	xa_for_each(&m->folios, index, folio) {
 		unsigned int order = folio_order(folio);
 		u64 phys = PFN_PHYS(folio_pfn(folio));
-		u64 step = r.count << order;
 
 		cond_resched();
-		if (r.count && order == r.order && r.count < FDBOX_MEMFD_MAX_RUN &&
-		    index == r.index + step && phys == r.phys + (step << PAGE_SHIFT)) {
+		if (memfd_run_extends(&r, index, order, phys)) {
 			r.count++;
 			continue;
 		}
@@ -242,6 +261,7 @@ static unsigned long memfd_make_runs(struct fdbox_memfd *m)
 		r.phys = phys;
 		r.index = index;
 		r.order = order;
+		r.down = false;
 		r.count = 1;
 	}
 	memfd_run_emit(&r);
@@ -436,16 +456,20 @@ static void memfd_walk_runs(struct memfd_walk *w, const struct fdbox_memfd_run *
 		u64 po = le64_to_cpu(runs[i].phys_order);
 		u64 in = le64_to_cpu(runs[i].index_nr);
 		unsigned int order = po & FDBOX_MEMFD_ORDER_MASK;
-		u64 phys = po & ~FDBOX_MEMFD_ORDER_MASK;
+		bool down = po & FDBOX_MEMFD_RUN_DOWN;
+		u64 phys = po & ~FDBOX_MEMFD_FLAGS_MASK;
 		u64 index = in & FDBOX_MEMFD_INDEX_MASK;
 		u64 j, count = (in >> FDBOX_MEMFD_INDEX_BITS) + 1;
 
-		if (order > MAX_PAGECACHE_ORDER || !PAGE_ALIGNED(phys)) {
+		/* The last folio of a run going down must not wrap below 0. */
+		if (order > MAX_PAGECACHE_ORDER || !PAGE_ALIGNED(phys) ||
+		    (down && (phys >> (order + PAGE_SHIFT)) < count - 1)) {
 			w->err = w->err ?: -EINVAL;
 			continue;
 		}
 		for (j = 0; j < count; j++) {
-			u64 fphys = phys + (j << (order + PAGE_SHIFT));
+			u64 off = j << (order + PAGE_SHIFT);
+			u64 fphys = down ? phys - off : phys + off;
 
 			if (!w->err)
 				w->err = memfd_restore_folio(w->file, fphys, order,

@@ -36,7 +36,9 @@
  *   memfd-blocks array of struct fdbox_memfd_block, when there are more
  *
  * The file's folios are described by runs: folios of one order that
- * follow each other both in the file and in physical memory, in
+ * follow each other in the file and are adjacent in physical memory,
+ * going up in memory or, with FDBOX_MEMFD_RUN_DOWN, down (the page
+ * allocator often hands out consecutive pages that way). Runs are in
  * increasing file order. A few runs sit in the FDT itself; more fill
  * blocks of preserved memory (kho_preserve_phys()) listed in the
  * memfd-blocks property. A sparse file has holes between runs.
@@ -46,7 +48,8 @@
 /**
  * struct fdbox_memfd_run - folios contiguous in the file and in memory
  * @phys_order: physical address of the first folio, ORed with the order
- *	of all of them in the low 6 bits
+ *	of all of them in the low 6 bits and with FDBOX_MEMFD_RUN_DOWN when
+ *	each next folio lies just below the previous one
  * @index_nr: the first folio's page index in the file in the low 40
  *	bits; the number of folios, minus one, in the high 24 bits
  */
@@ -56,6 +59,8 @@ struct fdbox_memfd_run {
 };
 
 #define FDBOX_MEMFD_ORDER_MASK	0x3fULL
+#define FDBOX_MEMFD_RUN_DOWN	0x40ULL
+#define FDBOX_MEMFD_FLAGS_MASK	(FDBOX_MEMFD_ORDER_MASK | FDBOX_MEMFD_RUN_DOWN)
 #define FDBOX_MEMFD_INDEX_BITS	40
 #define FDBOX_MEMFD_INDEX_MASK	((1ULL << FDBOX_MEMFD_INDEX_BITS) - 1)
 #define FDBOX_MEMFD_MAX_RUN	(1ULL << (64 - FDBOX_MEMFD_INDEX_BITS))

@@ -2,15 +2,20 @@
 /*
  * fdbox-vmm: a sample VMM that keeps its guest's RAM across a kexec.
  *
- * Guest RAM is a memfd. A simulated guest (a thread) keeps changing it,
- * and keeps in RAM itself a checksum of all of RAM, so that the state
- * can be checked byte for byte at any instant. The VMM deposits the RAM
- * in an fdbox session and keeps the guest running until the kexec, which
- * stops it wherever it is. After the kexec, "fdbox-vmm --restore"
- * retrieves the RAM by label, checks it, and resumes the guest.
+ * Guest RAM is a memfd. The guest keeps changing it, and keeps in RAM
+ * itself a checksum of all of RAM, so that the state can be checked byte
+ * for byte at any instant. The guest is a real KVM guest when /dev/kvm
+ * can be used (a vCPU in 64-bit mode runs guest_main() below), otherwise
+ * a thread running the same loop. The VMM deposits the RAM in an fdbox
+ * session and keeps the guest running until the kexec, which stops it
+ * wherever it is. After the kexec, "fdbox-vmm --restore" retrieves the
+ * RAM by label, checks it, and resumes the guest.
  *
- *   fdbox-vmm [--size MIB] [--session NAME] [--label LABEL]     start
+ *   fdbox-vmm [--size MIB] [--session NAME] [--label LABEL] [--guest G]
  *   fdbox-vmm --restore [--session NAME] [--label LABEL] [--run SECONDS]
+ *             [--guest G]
+ *
+ * G is kvm, thread or auto (the default: kvm if /dev/kvm opens).
  *
  * Start prints "ready" once the RAM is deposited, then runs until killed
  * (or the kexec); SIGUSR1 finalizes the session ahead of the kexec.
@@ -33,6 +38,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <linux/fdbox.h>
+#include <linux/kvm.h>
 
 #define PAGE		4096UL
 #define RAM_MAGIC	0x4644424f58564d4dULL	/* "FDBOXVMM" */
@@ -63,11 +69,21 @@ struct vm {
 	struct ram_header *hdr;
 	uint64_t *words;
 	atomic_bool stop;
+	bool use_kvm;
+	pthread_t thread;
+	/* KVM only */
+	int vm_fd, vcpu_fd;
+	struct kvm_run *run;
+	void *firmware;
 };
 
-static atomic_bool finalize_now;
+static atomic_bool finalize_now, quit;
 
-static uint64_t mix(uint64_t x)
+#ifndef __always_inline
+#define __always_inline inline __attribute__((always_inline))
+#endif
+
+static __always_inline uint64_t mix(uint64_t x)
 {
 	x += 0x9e3779b97f4a7c15ULL;
 	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
@@ -76,7 +92,7 @@ static uint64_t mix(uint64_t x)
 }
 
 /* What word i contributes to the checksum: depends on where it is. */
-static uint64_t term(uint64_t i, uint64_t w)
+static __always_inline uint64_t term(uint64_t i, uint64_t w)
 {
 	return mix(i ^ mix(w));
 }
@@ -84,30 +100,50 @@ static uint64_t term(uint64_t i, uint64_t w)
 /* Make the compiler emit stores in program order; x86 keeps that order. */
 #define ORDERED() atomic_signal_fence(memory_order_seq_cst)
 
-static void *guest(void *arg)
+/* One step of the guest: change one word, journaled. */
+static __always_inline void guest_step(struct ram_header *h, uint64_t *words)
+{
+	uint64_t s = h->steps;
+	uint64_t i = mix(s) % h->words;
+	uint64_t old = words[i], new = mix(s ^ old);
+
+	h->pending_old = old;
+	h->pending_new = new;
+	h->pending_sum = h->sum;
+	h->pending_step = s;
+	ORDERED();
+	h->pending = i;
+	ORDERED();
+	words[i] = new;
+	ORDERED();
+	h->sum += term(i, new) - term(i, old);
+	h->steps = s + 1;
+	ORDERED();
+	h->pending = NO_PENDING;
+}
+
+/*
+ * The whole program of the KVM guest. It sits in a section of its own,
+ * which the VMM copies into guest memory (the linker brackets it with
+ * __start_/__stop_guest_code), so it may use nothing outside itself:
+ * no calls, no data, no stack protector.
+ */
+__attribute__((section("guest_code"), used, noinline, no_stack_protector))
+static void guest_main(struct ram_header *h, uint64_t *words)
+{
+	for (;;)
+		guest_step(h, words);
+}
+
+extern const char __start_guest_code[], __stop_guest_code[];
+
+/* The guest as a thread, when there is no KVM. */
+static void *guest_thread(void *arg)
 {
 	struct vm *vm = arg;
-	struct ram_header *h = vm->hdr;
 
-	while (!atomic_load(&vm->stop)) {
-		uint64_t s = h->steps;
-		uint64_t i = mix(s) % h->words;
-		uint64_t old = vm->words[i], new = mix(s ^ old);
-
-		h->pending_old = old;
-		h->pending_new = new;
-		h->pending_sum = h->sum;
-		h->pending_step = s;
-		ORDERED();
-		h->pending = i;
-		ORDERED();
-		vm->words[i] = new;
-		ORDERED();
-		h->sum += term(i, new) - term(i, old);
-		h->steps = s + 1;
-		ORDERED();
-		h->pending = NO_PENDING;
-	}
+	while (!atomic_load(&vm->stop))
+		guest_step(vm->hdr, vm->words);
 	return NULL;
 }
 
@@ -132,7 +168,8 @@ static int verify(struct vm *vm, uint64_t *steps)
 	}
 	*steps = h->steps;
 	if (sum != want) {
-		fprintf(stderr, "fdbox-vmm: guest RAM fails its checksum after %llu steps (pending %lld)\n",
+		fprintf(stderr,
+			"fdbox-vmm: guest RAM fails its checksum after %llu steps (pending %lld)\n",
 			(unsigned long long)h->steps, (long long)h->pending);
 		return -1;
 	}
@@ -166,13 +203,206 @@ static void map_ram(struct vm *vm, int fd)
 	vm->words = (uint64_t *)((char *)vm->ram + PAGE);
 }
 
-static void run_guest(struct vm *vm, pthread_t *t)
+/*
+ * Guest physical memory of the KVM guest: a small "firmware" slot at 0
+ * that the VMM rebuilds on every start (page tables, the code, a stack),
+ * and the RAM, the memfd, at 1 GiB. Only the RAM is carried across.
+ */
+#define FW_SIZE		(2UL << 20)
+#define FW_PML4		0x1000UL
+#define FW_PDPT		0x2000UL
+#define FW_PD		0x3000UL	/* one page per GiB mapped */
+#define FW_CODE		0x80000UL
+#define FW_STACK_TOP	FW_SIZE
+#define RAM_GPA		(1UL << 30)
+#define GiB		(1UL << 30)
+
+#define PTE_P		0x1ULL
+#define PTE_RW		0x2ULL
+#define PTE_PS		0x80ULL		/* a 2 MiB page in a PD */
+
+/* A vCPU in 64-bit mode, identity-mapped with 2 MiB pages, at guest_main(). */
+static int kvm_setup_vcpu(struct vm *vm, int kvm)
 {
+	size_t code_len = __stop_guest_code - __start_guest_code;
+	unsigned long nr_pd = (RAM_GPA + vm->size + GiB - 1) / GiB, i;
+	struct kvm_segment cs = {
+		.limit = 0xffffffff, .selector = 0x8, .type = 11, .present = 1,
+		.s = 1, .l = 1, .g = 1,
+	};
+	struct kvm_segment ds = {
+		.limit = 0xffffffff, .selector = 0x10, .type = 3, .present = 1,
+		.s = 1, .db = 1, .g = 1,
+	};
+	struct {
+		struct kvm_cpuid2 c;
+		struct kvm_cpuid_entry2 e[128];
+	} cpuid = { .c.nent = 128 };
+	char *fw = vm->firmware;
+	uint64_t *pml4 = (uint64_t *)(fw + FW_PML4);
+	uint64_t *pdpt = (uint64_t *)(fw + FW_PDPT);
+	uint64_t *pd = (uint64_t *)(fw + FW_PD);
+	struct kvm_sregs sregs;
+	struct kvm_regs regs = {
+		.rip = FW_CODE, .rsp = FW_STACK_TOP, .rflags = 0x2,
+		.rdi = RAM_GPA, .rsi = RAM_GPA + PAGE,	/* guest_main(h, words) */
+	};
+
+	if (FW_PD + nr_pd * PAGE > FW_CODE || nr_pd > 512 ||
+	    FW_CODE + code_len > FW_STACK_TOP - PAGE) {
+		fprintf(stderr, "fdbox-vmm: guest RAM too large for the KVM guest's page tables\n");
+		return -1;
+	}
+	pml4[0] = FW_PDPT | PTE_P | PTE_RW;
+	for (i = 0; i < nr_pd; i++)
+		pdpt[i] = (FW_PD + i * PAGE) | PTE_P | PTE_RW;
+	for (i = 0; i < nr_pd * 512; i++)
+		pd[i] = (i << 21) | PTE_P | PTE_RW | PTE_PS;
+	memcpy(fw + FW_CODE, __start_guest_code, code_len);
+
+	/* Long mode needs CPUID to say LM: give the guest what KVM offers. */
+	if (ioctl(kvm, KVM_GET_SUPPORTED_CPUID, &cpuid) < 0 ||
+	    ioctl(vm->vcpu_fd, KVM_SET_CPUID2, &cpuid) < 0 ||
+	    ioctl(vm->vcpu_fd, KVM_GET_SREGS, &sregs) < 0) {
+		perror("fdbox-vmm: KVM vCPU set-up");
+		return -1;
+	}
+	sregs.cs = cs;
+	sregs.ds = ds;
+	sregs.es = ds;
+	sregs.fs = ds;
+	sregs.gs = ds;
+	sregs.ss = ds;
+	sregs.cr3 = FW_PML4;
+	sregs.cr4 = 0x620;		/* OSXMMEXCPT OSFXSR PAE: SSE allowed */
+	sregs.cr0 = 0x80050033;		/* PG AM WP NE ET MP PE */
+	sregs.efer = 0x500;		/* LMA LME */
+	if (ioctl(vm->vcpu_fd, KVM_SET_SREGS, &sregs) < 0 ||
+	    ioctl(vm->vcpu_fd, KVM_SET_REGS, &regs) < 0) {
+		perror("fdbox-vmm: KVM vCPU registers");
+		return -1;
+	}
+	return 0;
+}
+
+/* A VM with the firmware slot and the RAM slot, and one vCPU. */
+static int kvm_create(struct vm *vm, int kvm)
+{
+	struct kvm_userspace_memory_region fw = {
+		.slot = 0, .guest_phys_addr = 0, .memory_size = FW_SIZE,
+	};
+	struct kvm_userspace_memory_region ram = {
+		.slot = 1, .guest_phys_addr = RAM_GPA, .memory_size = vm->size,
+		.userspace_addr = (uintptr_t)vm->ram,
+	};
+	int run_size;
+
+	vm->firmware = mmap(NULL, FW_SIZE, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (vm->firmware == MAP_FAILED) {
+		perror("fdbox-vmm: guest firmware");
+		return -1;
+	}
+	fw.userspace_addr = (uintptr_t)vm->firmware;
+	vm->vm_fd = ioctl(kvm, KVM_CREATE_VM, 0);
+	if (vm->vm_fd < 0 ||
+	    ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &fw) < 0 ||
+	    ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &ram) < 0) {
+		perror("fdbox-vmm: KVM VM");
+		return -1;
+	}
+	vm->vcpu_fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, 0);
+	run_size = ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (vm->vcpu_fd < 0 || run_size < 0) {
+		perror("fdbox-vmm: KVM vCPU");
+		return -1;
+	}
+	vm->run = mmap(NULL, run_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+		       vm->vcpu_fd, 0);
+	if (vm->run == MAP_FAILED) {
+		perror("fdbox-vmm: mmap kvm_run");
+		return -1;
+	}
+	return kvm_setup_vcpu(vm, kvm);
+}
+
+/*
+ * The vCPU thread. guest_main() never exits on its own, so any exit but
+ * a signal (KVM_RUN fails with EINTR, see guest_stop()) is a failure.
+ */
+static void *vcpu_thread(void *arg)
+{
+	struct vm *vm = arg;
+
+	for (;;) {
+		if (ioctl(vm->vcpu_fd, KVM_RUN, 0) < 0) {
+			if (errno == EINTR && atomic_load(&vm->stop))
+				return NULL;
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			perror("fdbox-vmm: KVM_RUN");
+			exit(1);
+		}
+		fprintf(stderr, "fdbox-vmm: the KVM guest stopped unexpectedly (exit reason %u)\n",
+			vm->run->exit_reason);
+		exit(1);
+	}
+}
+
+static void on_kick(int sig)
+{
+}
+
+/* Start the guest: KVM if asked for (or, in auto mode, if available). */
+static void guest_start(struct vm *vm, const char *mode)
+{
+	sigset_t all, old;
+	int kvm = -1, err;
+
+	if (strcmp(mode, "thread")) {
+		kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+		if (kvm < 0 && !strcmp(mode, "kvm")) {
+			perror("fdbox-vmm: /dev/kvm");
+			exit(1);
+		}
+	}
+	vm->use_kvm = kvm >= 0;
+	if (vm->use_kvm) {
+		if (ioctl(kvm, KVM_GET_API_VERSION, 0) != KVM_API_VERSION ||
+		    kvm_create(vm, kvm))
+			exit(1);
+		close(kvm);
+		signal(SIGUSR2, on_kick);
+	}
+	/* Signals for the VMM go to the main thread, not to the guest's. */
+	sigfillset(&all);
+	sigdelset(&all, SIGUSR2);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
 	atomic_store(&vm->stop, false);
-	if (pthread_create(t, NULL, guest, vm)) {
+	err = pthread_create(&vm->thread, NULL,
+			     vm->use_kvm ? vcpu_thread : guest_thread, vm);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (err) {
 		fprintf(stderr, "fdbox-vmm: cannot start the guest\n");
 		exit(1);
 	}
+}
+
+/* Stop the guest wherever it is, as the kexec would. */
+static void guest_stop(struct vm *vm)
+{
+	atomic_store(&vm->stop, true);
+	if (vm->use_kvm) {
+		/* Out of KVM_RUN now, or at its next entry. */
+		vm->run->immediate_exit = 1;
+		pthread_kill(vm->thread, SIGUSR2);
+	}
+	pthread_join(vm->thread, NULL);
+}
+
+static const char *guest_kind(struct vm *vm)
+{
+	return vm->use_kvm ? "KVM guest" : "thread guest";
 }
 
 static double now(void)
@@ -183,12 +413,12 @@ static double now(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static int start(struct vm *vm, const char *session, const char *label)
+static int start(struct vm *vm, const char *session, const char *label,
+		 const char *mode)
 {
 	struct fdbox_set_name name = { .size = sizeof(name) };
 	struct fdbox_deposit dep = { .size = sizeof(dep) };
 	uint64_t i, steps;
-	pthread_t t;
 	double t0;
 	int fd, s;
 
@@ -206,7 +436,7 @@ static int start(struct vm *vm, const char *session, const char *label)
 		vm->words[i] = mix(i);
 		vm->hdr->sum += term(i, vm->words[i]);
 	}
-	run_guest(vm, &t);
+	guest_start(vm, mode);
 
 	/* 2. A session named after this VM; the RAM goes in, the guest runs on. */
 	s = open("/dev/kho/serialize", O_RDWR | O_CLOEXEC);
@@ -226,8 +456,8 @@ static int start(struct vm *vm, const char *session, const char *label)
 		perror("fdbox-vmm: FDBOX_DEPOSIT");
 		return 1;
 	}
-	printf("ready: %zu MiB of guest RAM in session %s as %s, deposit %.3f s\n",
-	       vm->size >> 20, session, label, now() - t0);
+	printf("ready: %zu MiB of guest RAM in session %s as %s, deposit %.3f s, %s running\n",
+	       vm->size >> 20, session, label, now() - t0, guest_kind(vm));
 	fflush(stdout);
 
 	/*
@@ -236,7 +466,7 @@ static int start(struct vm *vm, const char *session, const char *label)
 	 * now, to take that work out of the kexec). Killed instead, we
 	 * verify and exit: closing the session gives everything back.
 	 */
-	while (!atomic_load(&vm->stop)) {
+	while (!atomic_load(&quit)) {
 		pause();
 		if (atomic_exchange(&finalize_now, false)) {
 			t0 = now();
@@ -248,17 +478,17 @@ static int start(struct vm *vm, const char *session, const char *label)
 			fflush(stdout);
 		}
 	}
-	pthread_join(t, NULL);
+	guest_stop(vm);
 	return verify(vm, &steps) ? 1 : 0;
 }
 
-static int restore(struct vm *vm, const char *session, const char *label, int run)
+static int restore(struct vm *vm, const char *session, const char *label,
+		   int run, const char *mode)
 {
 	struct fdbox_attach att = { .size = sizeof(att) };
 	struct fdbox_retrieve ret = { .size = sizeof(ret) };
 	uint64_t before, after;
 	struct stat st;
-	pthread_t t;
 	double t0, t1, t2;
 	int d;
 
@@ -298,14 +528,13 @@ static int restore(struct vm *vm, const char *session, const char *label, int ru
 
 	/* 3. Resume the guest, then check it again. */
 	recover(vm);
-	run_guest(vm, &t);
+	guest_start(vm, mode);
 	sleep(run);
-	atomic_store(&vm->stop, true);
-	pthread_join(t, NULL);
+	guest_stop(vm);
 	if (verify(vm, &after))
 		return 1;
-	printf("guest resumed: %llu more steps in %d s, state consistent\n",
-	       (unsigned long long)(after - before), run);
+	printf("%s resumed: %llu more steps in %d s, state consistent\n",
+	       guest_kind(vm), (unsigned long long)(after - before), run);
 	return after > before ? 0 : 1;
 }
 
@@ -316,7 +545,7 @@ static void on_signal(int sig)
 	if (sig == SIGUSR1)
 		atomic_store(&finalize_now, true);
 	else
-		atomic_store(&the_vm.stop, true);
+		atomic_store(&quit, true);
 }
 
 int main(int argc, char **argv)
@@ -327,9 +556,10 @@ int main(int argc, char **argv)
 		{ "label",	required_argument,	NULL, 'l' },
 		{ "restore",	no_argument,		NULL, 'r' },
 		{ "run",	required_argument,	NULL, 't' },
+		{ "guest",	required_argument,	NULL, 'g' },
 		{ 0 }
 	};
-	const char *session = "fdbox-vmm", *label = "guest-ram";
+	const char *session = "fdbox-vmm", *label = "guest-ram", *mode = "auto";
 	int opt, run = 2;
 	bool do_restore = false;
 
@@ -351,12 +581,21 @@ int main(int argc, char **argv)
 		case 't':
 			run = atoi(optarg);
 			break;
+		case 'g':
+			mode = optarg;
+			break;
 		default:
-			fprintf(stderr, "usage: %s [--size MIB] [--session NAME] [--label LABEL]\n"
-				"       %s --restore [--session NAME] [--label LABEL] [--run SECONDS]\n",
+			fprintf(stderr,
+				"usage: %s [--size MIB] [--session NAME] [--label LABEL] [--guest G]\n"
+				"       %s --restore [--session NAME] [--label LABEL] [--run SECONDS] [--guest G]\n"
+				"G is kvm, thread or auto (kvm if /dev/kvm opens)\n",
 				argv[0], argv[0]);
 			return 2;
 		}
+	}
+	if (strcmp(mode, "kvm") && strcmp(mode, "thread") && strcmp(mode, "auto")) {
+		fprintf(stderr, "fdbox-vmm: --guest must be kvm, thread or auto\n");
+		return 2;
 	}
 	if (the_vm.size < 2 * PAGE) {
 		fprintf(stderr, "fdbox-vmm: --size must be at least 1 MiB\n");
@@ -365,6 +604,6 @@ int main(int argc, char **argv)
 	signal(SIGTERM, on_signal);
 	signal(SIGUSR1, on_signal);
 	signal(SIGINT, on_signal);
-	return do_restore ? restore(&the_vm, session, label, run) :
-			    start(&the_vm, session, label);
+	return do_restore ? restore(&the_vm, session, label, run, mode) :
+			    start(&the_vm, session, label, mode);
 }

@@ -72,6 +72,7 @@ static void show_pairs(const char *name, const void *val, int len, int indent)
 	const struct le_pair *p = val;
 	int i, n = len / 16;
 	bool order_in_a = strcmp(name, "scratch") && strcmp(name, "memfd-blocks");
+	bool runs = !strcmp(name, "memfd-runs");
 
 	if (json_output) {
 		jsonw_name(json_wtr, name);
@@ -81,17 +82,20 @@ static void show_pairs(const char *name, const void *val, int len, int indent)
 	}
 	for (i = 0; i < n; i++) {
 		uint64_t a = le64toh(p[i].a), b = le64toh(p[i].b);
-		uint64_t addr = order_in_a ? a & ~0x3fULL : a;
+		/* Low bits: the order; for memfd runs also 0x40, "going down". */
+		uint64_t addr = order_in_a ? a & ~(runs ? 0x7fULL : 0x3fULL) : a;
 		unsigned int order = order_in_a ? a & 0x3f : 0;
+		bool down = runs && (a & 0x40);
 
 		if (json_output) {
 			jsonw_start_object(json_wtr);
 			jsonw_uint_field(json_wtr, "phys", addr);
 			if (order_in_a)
 				jsonw_uint_field(json_wtr, "order", order);
-			if (!strcmp(name, "memfd-runs")) {
+			if (runs) {
 				jsonw_uint_field(json_wtr, "index", b & ((1ULL << 40) - 1));
 				jsonw_uint_field(json_wtr, "folios", (b >> 40) + 1);
+				jsonw_bool_field(json_wtr, "down", down);
 			} else if (!strcmp(name, "memfd-blocks")) {
 				jsonw_uint_field(json_wtr, "runs", b & 0xffffffff);
 			} else {
@@ -104,11 +108,11 @@ static void show_pairs(const char *name, const void *val, int len, int indent)
 			printf("%*s  ... %d more\n", indent, "", n - 16);
 			i = n - 4;
 		}
-		if (!strcmp(name, "memfd-runs"))
-			printf("%*s  phys 0x%llx order %u index %llu folios %llu\n", indent, "",
+		if (runs)
+			printf("%*s  phys 0x%llx order %u index %llu folios %llu%s\n", indent, "",
 			       (unsigned long long)addr, order,
 			       (unsigned long long)(b & ((1ULL << 40) - 1)),
-			       (unsigned long long)(b >> 40) + 1);
+			       (unsigned long long)(b >> 40) + 1, down ? " down" : "");
 		else if (!strcmp(name, "memfd-blocks"))
 			printf("%*s  block 0x%llx runs %llu\n", indent, "",
 			       (unsigned long long)addr, (unsigned long long)(b & 0xffffffff));

@@ -19,28 +19,52 @@
 #include "main.h"
 
 struct carried {
-	int sessions;
+	int sessions, finalized;
 	unsigned long long items, bytes;
+	char pending[FDBOX_NAME_MAX];	/* a session not finalized yet */
 };
 
+/* Is every item of outgoing session @name finalized? -1 if unknown. */
+static int session_finalized(int fd, const char *name)
+{
+	struct fdbox_item_info *items = NULL;
+	int n, i, ret = 1;
+
+	n = fetch_list(fd, FDBOX_LIST, name, (void **)&items, sizeof(*items));
+	if (n < 0)
+		return errno == ENOENT ? 1 : -1;	/* closed meanwhile */
+	for (i = 0; i < n; i++)
+		if (items[i].state != FDBOX_STATE_FINALIZED)
+			ret = 0;
+	free(items);
+	return ret;
+}
+
+/* What the kexec would carry now, and which sessions are finalized. */
 static int count_carried(struct carried *c)
 {
 	struct fdbox_session_info *s = NULL;
-	int fd = open_device(FDBOX_SERIALIZE), i;
+	int fd = open_device(FDBOX_SERIALIZE), i, done;
 
 	if (fd < 0)
 		return -1;
 	c->sessions = fetch_list(fd, FDBOX_LIST_SESSIONS, NULL, (void **)&s, sizeof(*s));
-	close(fd);
-	if (c->sessions < 0) {
-		p_err("cannot list the outgoing sessions: %s", strerror(errno));
-		return -1;
-	}
 	for (i = 0; i < c->sessions; i++) {
 		c->items += s[i].nr_items;
 		c->bytes += s[i].preserved;
+		done = session_finalized(fd, s[i].name);
+		if (done < 0)
+			break;
+		c->finalized += done;
+		if (!done && !c->pending[0])
+			memcpy(c->pending, s[i].name, sizeof(c->pending));
 	}
+	close(fd);
 	free(s);
+	if (c->sessions < 0 || i < c->sessions) {
+		p_err("cannot list the outgoing sessions: %s", strerror(errno));
+		return -1;
+	}
 	return 0;
 }
 
@@ -102,10 +126,11 @@ int do_kexec(int argc, char **argv)
 		{ "append",		required_argument,	NULL, 'a' },
 		{ "reuse-cmdline",	no_argument,		NULL, 'r' },
 		{ "exec",		no_argument,		NULL, 'e' },
+		{ "require-finalized",	no_argument,		NULL, 'f' },
 		{ 0 }
 	};
 	const char *kernel = NULL, *initrd = NULL, *append = NULL;
-	bool reuse = false, exec = false;
+	bool reuse = false, exec = false, require_finalized = false;
 	struct carried c = { 0 };
 	char cmdline[4096] = "";
 	int opt;
@@ -113,12 +138,26 @@ int do_kexec(int argc, char **argv)
 	optind = 0;	/* argv[0] is the first option here */
 	while ((opt = getopt_long(argc + 1, argv - 1, "", options, NULL)) >= 0) {
 		switch (opt) {
-		case 'k': kernel = optarg; break;
-		case 'i': initrd = optarg; break;
-		case 'a': append = optarg; break;
-		case 'r': reuse = true; break;
-		case 'e': exec = true; break;
-		default: return usage_err("bad kexec option");
+		case 'k':
+			kernel = optarg;
+			break;
+		case 'i':
+			initrd = optarg;
+			break;
+		case 'a':
+			append = optarg;
+			break;
+		case 'r':
+			reuse = true;
+			break;
+		case 'e':
+			exec = true;
+			break;
+		case 'f':
+			require_finalized = true;
+			break;
+		default:
+			return usage_err("bad kexec option");
 		}
 	}
 	if (!kernel)
@@ -132,15 +171,26 @@ int do_kexec(int argc, char **argv)
 	if (append)
 		snprintf(cmdline, sizeof(cmdline), "%s", append);
 
-	/* Preflight: KHO active, the sessions readable, the image fits. */
+	/*
+	 * Preflight: KHO active, the sessions readable, the image fits in
+	 * scratch (kexec_file_load checks that). A session not finalized yet
+	 * is finalized by the kexec itself, which is refused, losing nothing,
+	 * if that fails; --require-finalized insists on it being done first.
+	 */
 	if (count_carried(&c))
 		return EXIT_ERROR;
+	if (require_finalized && c.finalized < c.sessions) {
+		p_err("session '%s' is not finalized (%d of %d are): its owner must finalize it first",
+		      c.pending, c.finalized, c.sessions);
+		return EXIT_ERROR;
+	}
 	if (load(kernel, initrd, cmdline) < 0)
 		return EXIT_ERROR;
 
 	if (json_output) {
 		jsonw_start_object(json_wtr);
 		jsonw_uint_field(json_wtr, "sessions", c.sessions);
+		jsonw_uint_field(json_wtr, "finalized_sessions", c.finalized);
 		jsonw_uint_field(json_wtr, "items", c.items);
 		jsonw_uint_field(json_wtr, "bytes", c.bytes);
 		jsonw_bool_field(json_wtr, "loaded", true);
@@ -151,7 +201,8 @@ int do_kexec(int argc, char **argv)
 		printf("loaded %s; the kexec will carry %d sessions, %llu items, ", kernel,
 		       c.sessions, c.items);
 		print_bytes(c.bytes);
-		printf("\n");
+		printf("; %d of %d sessions finalized, the others will be at the kexec\n",
+		       c.finalized, c.sessions);
 	}
 	fflush(stdout);
 	if (!exec)

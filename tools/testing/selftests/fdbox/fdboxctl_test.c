@@ -276,11 +276,19 @@ TEST_F(fdboxctl_stage1, before_the_kexec)
 	ASSERT_NE(NULL, fgets(args, sizeof(args), p));
 	pclose(p);
 	args[strcspn(args, "\n")] = 0;
-	snprintf(cmd, sizeof(cmd), "fdboxctl -j kexec --kernel /boot/bzImage "
-		 "--initrd /run/fdbox-next.cpio --append '%s'", args);
+	snprintf(cmd, sizeof(cmd), "fdboxctl -j kexec --require-finalized "
+		 "--kernel /boot/bzImage --initrd /run/fdbox-next.cpio --append '%s'",
+		 args);
+	/* Not finalized yet: --require-finalized refuses, naming it. */
+	run(&r, "%s", cmd);
+	EXPECT_EQ(1, r.status);
+	EXPECT_JSON(&r);
+	EXPECT_OUT(&r, "session 'ctl' is not finalized");
+	ASSERT_EQ(0, ioctl(s, FDBOX_FINALIZE));
 	run(&r, "%s", cmd);
 	EXPECT_EQ(0, r.status);
 	EXPECT_JSON(&r);
+	EXPECT_OUT(&r, "\"finalized_sessions\":1");
 	EXPECT_OUT(&r, "\"sessions\":1");
 	EXPECT_OUT(&r, "\"items\":1");
 	EXPECT_OUT(&r, "\"bytes\":4194304");

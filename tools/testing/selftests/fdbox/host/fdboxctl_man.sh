@@ -18,7 +18,8 @@ check() {
 
 text=$(MANWIDTH=80 man -l "$page" 2>&1)
 check "man renders build/tools/fdboxctl.8" '[ -n "$text" ] && ! grep -q "WARNING\|ERROR" <<< "$text"'
-for w in status list dump kexec discard --json --pretty "EXIT STATUS"; do
+for w in status list dump kexec discard --json --pretty --require-finalized \
+	--reuse-cmdline --exec "EXIT STATUS"; do
 	check "the page documents $w" 'grep -q -- "$w" <<< "$text"'
 done
 comp=$(bash -c "source /usr/share/bash-completion/bash_completion 2>/dev/null; \
