@@ -14,7 +14,7 @@ SELFTESTS := $(TOP)/tools/testing/selftests/fdbox
 export JOBS ?= $(shell nproc)
 
 .PHONY: help all deps source kernel headers selftests fdboxctl samples userspace initramfs \
-	vm check demo clean distclean
+	vm check demo bench clean distclean
 
 help:
 	@echo "fdbox make targets:"
@@ -24,6 +24,8 @@ help:
 	@echo "  vm         interactive shell in the VM (release kernel)"
 	@echo "  check      build the debug kernel and run every test [T=name]"
 	@echo "  demo       live-update a running VM's memory across kexec, with a summary"
+	@echo "  bench      measure live updates against a plain kexec and a copy-based"
+	@echo "             one; tables and plots in build/bench/ [SIZES= REPS= MEM=]"
 	@echo "  all        both kernel flavours and the userspace"
 	@echo "  clean      remove build outputs (keeps the unpacked source)"
 
@@ -88,9 +90,14 @@ demo: kernel
 		--stage-cmd '1=fdbox-demo 1 512' --stage-cmd '2=fdbox-demo 2'; \
 	$(TOP)/scripts/demo-summary.sh $(BUILD)/logs/demo/output.log $$?
 
+bench: FLAVOUR = release
+bench: kernel
+	@$(MAKE) -s initramfs FLAVOUR=release
+	@$(TOP)/scripts/bench.sh
+
 clean:
 	rm -rf $(BUILD)/release $(BUILD)/debug $(BUILD)/headers $(BUILD)/headers-obj \
-		$(BUILD)/selftests $(BUILD)/initramfs-* $(BUILD)/logs
+		$(BUILD)/selftests $(BUILD)/initramfs-* $(BUILD)/logs $(BUILD)/bench
 
 distclean:
 	rm -rf $(BUILD)

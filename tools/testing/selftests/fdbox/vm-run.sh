@@ -25,6 +25,8 @@ and the kernel log has no oops, BUG, WARNING, KASAN, kmemleak or lockdep report.
   -a, --add SRC[:DEST]   put a file into the initramfs (DEST defaults to
                          /usr/local/bin/NAME, which is in PATH)
   -m, --mem SIZE         guest memory (default 2G)
+  -d, --disk FILE        a raw disk image, the guest's virtio disk /dev/vda
+                         (host page cache bypassed: cache=none, aio=native)
   -p, --smp N            vCPUs (default 2)
       --append ARGS      extra kernel command line, for every stage
   -t, --timeout SEC      limit for the whole run (default 600)
@@ -37,7 +39,7 @@ USAGE
 }
 
 flavour=debug kernel= kernel_given= initramfs= stages=1 cmd= mem=2G smp=2 append=
-timeout_s=600 logdir=$top/build/logs/run shell=0 quiet=0
+timeout_s=600 logdir=$top/build/logs/run shell=0 quiet=0 disk=
 declare -a adds=() stage_cmds=()
 
 while [ $# -gt 0 ]; do
@@ -50,6 +52,7 @@ while [ $# -gt 0 ]; do
 	--stage-cmd) stage_cmds+=("$2"); shift ;;
 	-a|--add) adds+=("$2"); shift ;;
 	-m|--mem) mem=$2; shift ;;
+	-d|--disk) disk=$2; shift ;;
 	-p|--smp) smp=$2; shift ;;
 	--append) append=$2; shift ;;
 	-t|--timeout) timeout_s=$2; shift ;;
@@ -114,6 +117,10 @@ fi
 qemu=(qemu-system-x86_64 -machine q35 -accel "$accel" -cpu "$cpu"
       -m "$mem" -smp "$smp" -no-reboot
       -kernel "$kernel" -initrd "$run_initrd")
+if [ -n "$disk" ]; then
+	[ -f "$disk" ] || { echo "vm-run: --disk: $disk not found" >&2; exit 2; }
+	qemu+=(-drive "file=$disk,if=virtio,format=raw,cache=none,aio=native")
+fi
 
 if [ "$shell" = 1 ]; then
 	exec "${qemu[@]}" -nographic -serial mon:stdio \

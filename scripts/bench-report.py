@@ -1,0 +1,207 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""bench-report.py DIR: turn the "# bench:" lines of DIR/logs/output.log
+into DIR/results.csv (every measurement), DIR/summary.csv (min, median,
+max per mode and size), DIR/table.md (with ratios) and DIR/time.png,
+DIR/metadata.png (gnuplot)."""
+import csv
+import os
+import statistics
+import subprocess
+import sys
+
+out = sys.argv[1]
+GIB = 1024
+
+# Phases before and after the kexec, per mode, that make "the whole live
+# update": what it takes from a running VM to its memory usable again.
+TOTAL = {
+    "fdbox": ["deposit_s", "finalize_s", "kexec_s", "retrieve_s", "first_read_s"],
+    "fdbox-thp": ["deposit_s", "finalize_s", "kexec_s", "retrieve_s", "first_read_s"],
+    "copy": ["save_s", "kexec_s", "retrieve_s", "first_read_s"],
+    "floor": ["kexec_s"],
+}
+# What the VM cannot run through: fdbox deposits and finalizes while it
+# runs; a copy must be taken of a paused VM to be consistent.
+BLACKOUT = {
+    "fdbox": ["kexec_s", "retrieve_s"],
+    "fdbox-thp": ["kexec_s", "retrieve_s"],
+    "copy": ["save_s", "kexec_s", "retrieve_s"],
+    "floor": ["kexec_s"],
+}
+
+
+def parse(path):
+    steps = {}      # nr -> {"mode", "mib", "rep", metrics...}
+    with open(path, errors="replace") as f:
+        for line in f:
+            if not line.startswith("# bench: "):
+                continue
+            w = line.split()
+            if len(w) != 8:
+                continue
+            nr, mode, mib, rep, key, val = int(w[2]), w[3], w[4], w[5], w[6], w[7]
+            s = steps.setdefault(nr, {})
+            if mode != "-":
+                s.update(mode=mode, mib=int(mib), rep=int(rep))
+            s[key] = val
+    return steps
+
+
+def derive(s):
+    """kexec_s from the TSC: reboot call to the bench's start after it."""
+    try:
+        ticks = int(s["user_tsc"]) - int(s["kexec_tsc"])
+        s["kexec_s"] = ticks / float(s["tsc_hz"])
+    except (KeyError, ValueError, ZeroDivisionError):
+        return
+    # The TSC must have kept counting: the new kernel's own uptime is
+    # part of the interval.
+    if s["kexec_s"] < float(s.get("uptime_s", 0)):
+        s["kexec_s_invalid"] = 1
+    mode = s.get("mode")
+    for name, parts in (("total_s", TOTAL), ("blackout_s", BLACKOUT)):
+        if mode in parts and all(k in s for k in parts[mode]):
+            s[name] = sum(float(s[k]) for k in parts[mode])
+    if "total_s" in s:
+        s["carry_s"] = s["total_s"] - s["kexec_s"]
+    if "memfd_metadata_bytes" in s:
+        s["metadata_bytes"] = int(s["memfd_metadata_bytes"]) + int(s["kho_map_bytes"])
+
+
+def main():
+    steps = parse(os.path.join(out, "logs", "output.log"))
+    for s in steps.values():
+        derive(s)
+    done = {n: s for n, s in steps.items() if "mode" in s and "kexec_s" in s}
+    if not done:
+        sys.exit("bench: no complete step in the log")
+    bad = [n for n, s in done.items() if "kexec_s_invalid" in s]
+    if bad:
+        print(f"bench: warning: TSC went backwards across the kexec in steps {bad}")
+
+    metrics = ["deposit_s", "finalize_s", "save_s", "kexec_s", "retrieve_s",
+               "first_read_s", "verify_s", "total_s", "blackout_s", "carry_s",
+               "memfd_metadata_bytes",
+               "kho_map_bytes", "kho_fdt_bytes", "metadata_bytes"]
+    with open(os.path.join(out, "results.csv"), "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["step", "mode", "mib", "rep", "metric", "value"])
+        for n in sorted(done):
+            s = done[n]
+            for m in metrics:
+                if m in s:
+                    w.writerow([n, s["mode"], s["mib"], s["rep"], m, s[m]])
+
+    groups = {}
+    for s in done.values():
+        for m in metrics:
+            if m in s:
+                groups.setdefault((s["mode"], s["mib"], m), []).append(float(s[m]))
+    summary = {k: (min(v), statistics.median(v), max(v), len(v)) for k, v in groups.items()}
+    with open(os.path.join(out, "summary.csv"), "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["mode", "mib", "metric", "min", "median", "max", "n"])
+        for k in sorted(summary):
+            w.writerow(list(k) + list(summary[k]))
+
+    def med(mode, mib, m):
+        v = summary.get((mode, mib, m))
+        return v[1] if v else None
+
+    sizes = sorted({s["mib"] for s in done.values() if s["mode"] != "floor"})
+    floor = med("floor", 0, "kexec_s")
+    settings = open(os.path.join(out, "settings")).read().strip().splitlines()
+
+    def fmt(v, unit="s"):
+        if v is None:
+            return "-"
+        return f"{v:.3f}" if unit == "s" else f"{v:.2f}x"
+
+    def ratio(a, b):
+        return fmt(a / b, "x") if a is not None and b else "-"
+
+    md = ["# fdbox bench", "",
+          "QEMU TCG: times are relative, not absolute; compare the ratios.", "",
+          "| setting | value |", "| --- | --- |"]
+    md += [f"| {l.split(' ', 1)[0]} | {l.split(' ', 1)[1] if ' ' in l else ''} |"
+           for l in settings]
+    md += ["", f"Medians of {summary[('floor', 0, 'kexec_s')][3]} repetitions; "
+           "min and max are in summary.csv. The floor is the same kexec with "
+           f"nothing preserved: **{fmt(floor)} s** kexec to userspace.", "",
+           "## Time (seconds)", "",
+           "| MiB | mode | deposit | finalize | save | kexec | retrieve | first read "
+           "| verify | whole update | blackout | kexec / floor | copy / this: whole "
+           "| copy / this: carrying |",
+           "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+           "| ---: | ---: | ---: |"]
+    for mib in sizes:
+        copy_total = med("copy", mib, "total_s")
+        for mode in ("fdbox", "fdbox-thp", "copy"):
+            g = lambda m: med(mode, mib, m)
+            md.append(f"| {mib} | {mode} | {fmt(g('deposit_s'))} | {fmt(g('finalize_s'))} "
+                      f"| {fmt(g('save_s'))} | {fmt(g('kexec_s'))} | {fmt(g('retrieve_s'))} "
+                      f"| {fmt(g('first_read_s'))} | {fmt(g('verify_s'))} "
+                      f"| {fmt(g('total_s'))} | {fmt(g('blackout_s'))} "
+                      f"| {ratio(g('kexec_s'), floor)} "
+                      f"| {ratio(copy_total, g('total_s'))} "
+                      f"| {ratio(med('copy', mib, 'carry_s'), g('carry_s'))} |")
+    md += ["", "## Handover metadata", "",
+           "memfd runs plus KHO's memory map, per GiB carried (the KHO FDT "
+           "header, a few hundred bytes, comes on top once).", "",
+           "| MiB | mode | memfd runs (B) | KHO map (B) | bytes per GiB |",
+           "| ---: | --- | ---: | ---: | ---: |"]
+    for mib in sizes:
+        for mode in ("fdbox", "fdbox-thp"):
+            r, k, t = (med(mode, mib, m) for m in
+                       ("memfd_metadata_bytes", "kho_map_bytes", "metadata_bytes"))
+            if t is None:
+                continue
+            md.append(f"| {mib} | {mode} | {r:.0f} | {k:.0f} | {t * GIB / mib:.0f} |")
+    md += ["", "Whole update: deposit + finalize + kexec + retrieve + first read "
+           "for fdbox; save + kexec + read back + first read for copy. Blackout: "
+           "what the VM cannot run through (fdbox: kexec + retrieve; copy: save "
+           "+ kexec + read back). Carrying: the whole update without its kexec, "
+           "i.e. what carrying the memory costs. Verify (a "
+           "byte-for-byte check) is part of neither.", ""]
+    with open(os.path.join(out, "table.md"), "w") as f:
+        f.write("\n".join(md))
+
+    # Plot data: one row per size.
+    with open(os.path.join(out, "plot.dat"), "w") as f:
+        f.write("# mib fdbox_total thp_total copy_total floor fdbox_meta_per_gib thp_meta_per_gib\n")
+        for mib in sizes:
+            row = [med("fdbox", mib, "total_s"), med("fdbox-thp", mib, "total_s"),
+                   med("copy", mib, "total_s"), floor,
+                   (med("fdbox", mib, "metadata_bytes") or 0) * GIB / mib,
+                   (med("fdbox-thp", mib, "metadata_bytes") or 0) * GIB / mib]
+            f.write(f"{mib} " + " ".join("NaN" if v is None else f"{v}" for v in row) + "\n")
+    gp = f"""
+set terminal pngcairo size 900,560 noenhanced
+set datafile missing 'NaN'
+set logscale x 2
+set grid
+set key top left
+set xlabel 'memfd size (MiB)'
+set output '{out}/time.png'
+set title 'Whole live update, median (QEMU TCG: relative times)'
+set ylabel 'seconds'
+set logscale y
+plot '{out}/plot.dat' u 1:4 w lp lw 2 t 'copy (io_uring, O_DIRECT)', \\
+     '' u 1:2 w lp lw 2 t 'fdbox, 4 KiB pages', \\
+     '' u 1:3 w lp lw 2 t 'fdbox, THP', \\
+     '' u 1:5 w l dt 2 t 'floor: kexec, nothing carried'
+set output '{out}/metadata.png'
+set title 'Handover metadata per GiB carried, median'
+set ylabel 'bytes per GiB'
+plot '{out}/plot.dat' u 1:6 w lp lw 2 t 'fdbox, 4 KiB pages', \\
+     '' u 1:7 w lp lw 2 t 'fdbox, THP', \\
+     65536 w l dt 2 t 'target, 4 KiB pages: 64 KiB', 1024 w l dt 3 t 'target, THP: 1 KiB'
+"""
+    subprocess.run(["gnuplot"], input=gp, text=True, check=True)
+    print("\n".join(md))
+    print(f"\nbench: {len(done)} steps; build/bench/{{results.csv,summary.csv,table.md,"
+          "time.png,metadata.png}}")
+
+
+main()

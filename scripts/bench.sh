@@ -1,0 +1,67 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# make bench: measure live updates in the bench VM (release kernel), one
+# step per kexec, and write the tables and plots under build/bench/.
+#
+# Environment: SIZES (MiB, default "64 128 256 512 1024 2048"), REPS
+# (default 3), MEM (VM memory, default 6G), PEER (empty, or "luo").
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+out=$top/build/bench
+sizes=${SIZES:-64 128 256 512 1024 2048}
+reps=${REPS:-3}
+mem=${MEM:-6G}
+peer=${PEER:-}
+
+if [ -n "$peer" ]; then
+	echo "bench: PEER=$peer is not supported yet (see README, 'Benchmarks')" >&2
+	exit 2
+fi
+
+mkdir -p "$out"
+rm -rf "$out/logs"
+
+# The plan: one line per step, "MODE MIB REP". Modes are interleaved, so
+# that a drift of the machine over the run hits all of them alike.
+plan=$out/plan
+{
+	echo "# MODE MIB REP"
+	for rep in $(seq 1 "$reps"); do
+		echo "floor 0 $rep"
+		for s in $sizes; do
+			echo "fdbox $s $rep"
+			echo "fdbox-thp $s $rep"
+			echo "copy $s $rep"
+		done
+	done
+} > "$plan"
+steps=$(grep -vc '^#' "$plan")
+max=$(echo "$sizes" | tr ' ' '\n' | sort -n | tail -1)
+
+# The copy baseline's disk: ext2 on a raw image, fresh for every run.
+disk=$out/disk.img
+rm -f "$disk"
+truncate -s $((max + 512))M "$disk"
+mkfs.ext2 -q -F -b 4096 "$disk"
+
+cat > "$out/settings" <<SETTINGS
+date $(date -u +%Y-%m-%dT%H:%MZ)
+host_cpu $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
+host_cpus $(nproc)
+qemu $(qemu-system-x86_64 --version | head -1)
+vm_memory $mem
+vm_cpus 2
+accel $([ -w /dev/kvm ] && echo kvm || echo tcg)
+kernel $(cat "$top/build/source-version" 2>/dev/null || echo 6.12) release flavour
+sizes_mib $sizes
+reps $reps
+SETTINGS
+
+echo "  BENCH   $steps steps ($reps repetitions), VM $mem, logs in build/bench/logs/"
+"$top/tools/testing/selftests/fdbox/vm-run.sh" -f release -q -o "$out/logs" \
+	-m "$mem" -d "$disk" --stages $((steps + 1)) --timeout 5400 \
+	-a "$plan:/etc/fdbox/bench-plan" \
+	--cmd 'fdbox_bench --plan /etc/fdbox/bench-plan --stage $FDBOX_STAGE'
+rm -f "$disk"
+python3 "$top/scripts/bench-report.py" "$out"
