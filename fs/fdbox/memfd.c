@@ -194,7 +194,8 @@ struct memfd_runs {
 	unsigned long nr;		/* runs emitted */
 	u64 phys, index, count;		/* the open run */
 	unsigned int order;
-	bool down;			/* it goes down in memory */
+	bool down;			/* it goes down in memory, */
+	unsigned int shift;		/* in chunks of 2^shift folios */
 };
 
 static void memfd_run_emit(struct memfd_runs *r)
@@ -214,7 +215,8 @@ static void memfd_run_emit(struct memfd_runs *r)
 			run = (struct fdbox_memfd_run *)m->block_va[b] +
 			      r->nr % FDBOX_MEMFD_BLOCK_RUNS;
 		run->phys_order = cpu_to_le64(r->phys | r->order |
-					      (r->down ? FDBOX_MEMFD_RUN_DOWN : 0));
+					      (r->down ? FDBOX_MEMFD_RUN_DOWN : 0) |
+					      ((u64)r->shift << FDBOX_MEMFD_SHIFT_SHIFT));
 		run->index_nr = cpu_to_le64(r->index |
 					    ((r->count - 1) << FDBOX_MEMFD_INDEX_BITS));
 	}
@@ -222,20 +224,37 @@ static void memfd_run_emit(struct memfd_runs *r)
 	r->count = 0;
 }
 
-/* Does @folio at @index extend the open run, up or down in memory? */
+/* Where folio @j of a run is: see struct fdbox_memfd_run. */
+static u64 memfd_run_folio(u64 phys, unsigned int order, bool down,
+			   unsigned int shift, u64 j)
+{
+	unsigned int fshift = order + PAGE_SHIFT;
+	u64 chunk_mask = (1ULL << shift) - 1;
+
+	if (!down)
+		return phys + (j << fshift);
+	return phys + ((j & chunk_mask) << fshift) - ((j & ~chunk_mask) << fshift);
+}
+
+/*
+ * Does @folio at @index extend the open run? A run going up that meets
+ * a folio just below its start turns into one going down, in chunks of
+ * its length so far (a power of two).
+ */
 static bool memfd_run_extends(struct memfd_runs *r, unsigned long index,
 			      unsigned int order, u64 phys)
 {
 	u64 step = r->count << order;
-	u64 bytes = step << PAGE_SHIFT;
 
 	if (!r->count || order != r->order || r->count >= FDBOX_MEMFD_MAX_RUN ||
 	    index != r->index + step)
 		return false;
-	if (!r->down && phys == r->phys + bytes)
+	if (phys == memfd_run_folio(r->phys, order, r->down, r->shift, r->count))
 		return true;
-	if ((r->down || r->count == 1) && phys + bytes == r->phys) {
+	if (!r->down && is_power_of_2(r->count) && ilog2(r->count) <= 31 &&
+	    phys + (step << PAGE_SHIFT) == r->phys) {
 		r->down = true;
+		r->shift = ilog2(r->count);
 		return true;
 	}
 	return false;
@@ -262,6 +281,7 @@ static unsigned long memfd_make_runs(struct fdbox_memfd *m)
 		r.index = index;
 		r.order = order;
 		r.down = false;
+		r.shift = 0;
 		r.count = 1;
 	}
 	memfd_run_emit(&r);
@@ -457,19 +477,21 @@ static void memfd_walk_runs(struct memfd_walk *w, const struct fdbox_memfd_run *
 		u64 in = le64_to_cpu(runs[i].index_nr);
 		unsigned int order = po & FDBOX_MEMFD_ORDER_MASK;
 		bool down = po & FDBOX_MEMFD_RUN_DOWN;
+		unsigned int shift = (po & FDBOX_MEMFD_SHIFT_MASK) >> FDBOX_MEMFD_SHIFT_SHIFT;
 		u64 phys = po & ~FDBOX_MEMFD_FLAGS_MASK;
 		u64 index = in & FDBOX_MEMFD_INDEX_MASK;
 		u64 j, count = (in >> FDBOX_MEMFD_INDEX_BITS) + 1;
+		u64 last_chunk = ((count - 1) >> shift) << shift;
 
-		/* The last folio of a run going down must not wrap below 0. */
+		/* A run going down must not wrap below 0; up has no chunks. */
 		if (order > MAX_PAGECACHE_ORDER || !PAGE_ALIGNED(phys) ||
-		    (down && (phys >> (order + PAGE_SHIFT)) < count - 1)) {
+		    (down && (phys >> (order + PAGE_SHIFT)) < last_chunk) ||
+		    (!down && shift)) {
 			w->err = w->err ?: -EINVAL;
 			continue;
 		}
 		for (j = 0; j < count; j++) {
-			u64 off = j << (order + PAGE_SHIFT);
-			u64 fphys = down ? phys - off : phys + off;
+			u64 fphys = memfd_run_folio(phys, order, down, shift, j);
 
 			if (!w->err)
 				w->err = memfd_restore_folio(w->file, fphys, order,

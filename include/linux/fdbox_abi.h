@@ -36,10 +36,18 @@
  *   memfd-blocks array of struct fdbox_memfd_block, when there are more
  *
  * The file's folios are described by runs: folios of one order that
- * follow each other in the file and are adjacent in physical memory,
- * going up in memory or, with FDBOX_MEMFD_RUN_DOWN, down (the page
- * allocator often hands out consecutive pages that way). Runs are in
- * increasing file order. A few runs sit in the FDT itself; more fill
+ * follow each other in the file and lie next to each other in physical
+ * memory. A run goes up in memory, or down (FDBOX_MEMFD_RUN_DOWN) in
+ * chunks of 2^shift folios that go up inside each chunk: the page
+ * allocator often hands out consecutive folios that way, from blocks it
+ * splits, taken from the top of memory down. Folio j of a run at phys,
+ * of folio size S, with c = 2^shift, is at
+ *
+ *   up:    phys + j * S
+ *   down:  phys + (j % c) * S - (j / c) * c * S
+ *
+ * shift 0 with FDBOX_MEMFD_RUN_DOWN is a run that simply goes down. Runs
+ * are in increasing file order. A few runs sit in the FDT itself; more fill
  * blocks of preserved memory (kho_preserve_phys()) listed in the
  * memfd-blocks property. A sparse file has holes between runs.
  */
@@ -47,9 +55,10 @@
 
 /**
  * struct fdbox_memfd_run - folios contiguous in the file and in memory
- * @phys_order: physical address of the first folio, ORed with the order
- *	of all of them in the low 6 bits and with FDBOX_MEMFD_RUN_DOWN when
- *	each next folio lies just below the previous one
+ * @phys_order: physical address of the first folio (page aligned), ORed
+ *	with the order of all of them (FDBOX_MEMFD_ORDER_MASK), with
+ *	FDBOX_MEMFD_RUN_DOWN for a run going down, and with the chunk
+ *	shift of such a run (FDBOX_MEMFD_SHIFT_MASK; 0 for a run going up)
  * @index_nr: the first folio's page index in the file in the low 40
  *	bits; the number of folios, minus one, in the high 24 bits
  */
@@ -60,7 +69,9 @@ struct fdbox_memfd_run {
 
 #define FDBOX_MEMFD_ORDER_MASK	0x3fULL
 #define FDBOX_MEMFD_RUN_DOWN	0x40ULL
-#define FDBOX_MEMFD_FLAGS_MASK	(FDBOX_MEMFD_ORDER_MASK | FDBOX_MEMFD_RUN_DOWN)
+#define FDBOX_MEMFD_SHIFT_SHIFT	7
+#define FDBOX_MEMFD_SHIFT_MASK	(0x1fULL << FDBOX_MEMFD_SHIFT_SHIFT)
+#define FDBOX_MEMFD_FLAGS_MASK	0xfffULL
 #define FDBOX_MEMFD_INDEX_BITS	40
 #define FDBOX_MEMFD_INDEX_MASK	((1ULL << FDBOX_MEMFD_INDEX_BITS) - 1)
 #define FDBOX_MEMFD_MAX_RUN	(1ULL << (64 - FDBOX_MEMFD_INDEX_BITS))

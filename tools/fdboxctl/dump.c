@@ -82,10 +82,14 @@ static void show_pairs(const char *name, const void *val, int len, int indent)
 	}
 	for (i = 0; i < n; i++) {
 		uint64_t a = le64toh(p[i].a), b = le64toh(p[i].b);
-		/* Low bits: the order; for memfd runs also 0x40, "going down". */
-		uint64_t addr = order_in_a ? a & ~(runs ? 0x7fULL : 0x3fULL) : a;
+		/*
+		 * Low bits: the order; for memfd runs also 0x40, "going down",
+		 * and bits 7-11, its chunk shift.
+		 */
+		uint64_t addr = order_in_a ? a & ~(runs ? 0xfffULL : 0x3fULL) : a;
 		unsigned int order = order_in_a ? a & 0x3f : 0;
 		bool down = runs && (a & 0x40);
+		unsigned int chunk = 1U << ((a >> 7) & 0x1f);
 
 		if (json_output) {
 			jsonw_start_object(json_wtr);
@@ -96,6 +100,8 @@ static void show_pairs(const char *name, const void *val, int len, int indent)
 				jsonw_uint_field(json_wtr, "index", b & ((1ULL << 40) - 1));
 				jsonw_uint_field(json_wtr, "folios", (b >> 40) + 1);
 				jsonw_bool_field(json_wtr, "down", down);
+				if (down)
+					jsonw_uint_field(json_wtr, "chunk", chunk);
 			} else if (!strcmp(name, "memfd-blocks")) {
 				jsonw_uint_field(json_wtr, "runs", b & 0xffffffff);
 			} else {
@@ -109,10 +115,12 @@ static void show_pairs(const char *name, const void *val, int len, int indent)
 			i = n - 4;
 		}
 		if (runs)
-			printf("%*s  phys 0x%llx order %u index %llu folios %llu%s\n", indent, "",
-			       (unsigned long long)addr, order,
+			printf("%*s  phys 0x%llx order %u index %llu folios %llu%s%.0u\n",
+			       indent, "", (unsigned long long)addr, order,
 			       (unsigned long long)(b & ((1ULL << 40) - 1)),
-			       (unsigned long long)(b >> 40) + 1, down ? " down" : "");
+			       (unsigned long long)(b >> 40) + 1,
+			       down ? (chunk > 1 ? " down, chunks of " : " down") : "",
+			       down && chunk > 1 ? chunk : 0);
 		else if (!strcmp(name, "memfd-blocks"))
 			printf("%*s  block 0x%llx runs %llu\n", indent, "",
 			       (unsigned long long)addr, (unsigned long long)(b & 0xffffffff));
