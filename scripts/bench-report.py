@@ -15,24 +15,33 @@ GIB = 1024
 
 # Phases before and after the kexec, per mode, that make "the whole live
 # update": what it takes from a running VM to its memory usable again.
+CARRIED = ["deposit_s", "finalize_s", "kexec_s", "retrieve_s", "first_read_s"]
 TOTAL = {
-    "fdbox": ["deposit_s", "finalize_s", "kexec_s", "retrieve_s", "first_read_s"],
-    "fdbox-thp": ["deposit_s", "finalize_s", "kexec_s", "retrieve_s", "first_read_s"],
+    "fdbox": CARRIED,
+    "fdbox-thp": CARRIED,
+    "luo": ["deposit_s", "kexec_s", "retrieve_s", "first_read_s"],
+    "luo-thp": ["deposit_s", "kexec_s", "retrieve_s", "first_read_s"],
     "copy": ["save_s", "kexec_s", "retrieve_s", "first_read_s"],
     "floor": ["kexec_s"],
+    "luo-floor": ["kexec_s"],
 }
 # What the VM cannot run through: fdbox deposits and finalizes while it
 # runs; a copy must be taken of a paused VM to be consistent.
 BLACKOUT = {
     "fdbox": ["kexec_s", "retrieve_s"],
     "fdbox-thp": ["kexec_s", "retrieve_s"],
+    "luo": ["kexec_s", "retrieve_s"],
+    "luo-thp": ["kexec_s", "retrieve_s"],
     "copy": ["save_s", "kexec_s", "retrieve_s"],
     "floor": ["kexec_s"],
 }
 
 
-def parse(path):
+def parse(path, offset=0, rename=None):
+    """Steps of one VM run, numbered from @offset; modes renamed by @rename."""
     steps = {}      # nr -> {"mode", "mib", "rep", metrics...}
+    if not os.path.exists(path):
+        return steps
     with open(path, errors="replace") as f:
         for line in f:
             if not line.startswith("# bench: "):
@@ -40,7 +49,8 @@ def parse(path):
             w = line.split()
             if len(w) != 8:
                 continue
-            nr, mode, mib, rep, key, val = int(w[2]), w[3], w[4], w[5], w[6], w[7]
+            nr, mode, mib, rep, key, val = int(w[2]) + offset, w[3], w[4], w[5], w[6], w[7]
+            mode = (rename or {}).get(mode, mode)
             s = steps.setdefault(nr, {})
             if mode != "-":
                 s.update(mode=mode, mib=int(mib), rep=int(rep))
@@ -71,6 +81,8 @@ def derive(s):
 
 def main():
     steps = parse(os.path.join(out, "logs", "output.log"))
+    steps.update(parse(os.path.join(out, "logs-luo", "output.log"), 100000,
+                       {"floor": "luo-floor"}))
     for s in steps.values():
         derive(s)
     done = {n: s for n, s in steps.items() if "mode" in s and "kexec_s" in s}
@@ -135,17 +147,44 @@ def main():
            "| copy / this: carrying |",
            "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
            "| ---: | ---: | ---: |"]
+    luo_floor = med("luo-floor", 0, "kexec_s")
+    has_peer = luo_floor is not None
+    modes = ("fdbox", "fdbox-thp") + (("luo", "luo-thp") if has_peer else ()) + ("copy",)
     for mib in sizes:
         copy_total = med("copy", mib, "total_s")
-        for mode in ("fdbox", "fdbox-thp", "copy"):
+        for mode in modes:
             g = lambda m: med(mode, mib, m)
+            own_floor = luo_floor if mode.startswith("luo") else floor
             md.append(f"| {mib} | {mode} | {fmt(g('deposit_s'))} | {fmt(g('finalize_s'))} "
                       f"| {fmt(g('save_s'))} | {fmt(g('kexec_s'))} | {fmt(g('retrieve_s'))} "
                       f"| {fmt(g('first_read_s'))} | {fmt(g('verify_s'))} "
                       f"| {fmt(g('total_s'))} | {fmt(g('blackout_s'))} "
-                      f"| {ratio(g('kexec_s'), floor)} "
+                      f"| {ratio(g('kexec_s'), own_floor)} "
                       f"| {ratio(copy_total, g('total_s'))} "
                       f"| {ratio(med('copy', mib, 'carry_s'), g('carry_s'))} |")
+    if has_peer:
+        md += ["", "## Against the peer: upstream LUO (Linux 7.3, its own floor "
+               f"{fmt(luo_floor)} s)", "",
+               "Targets: fdbox's deposit + finalize, and its retrieve + first read, "
+               "each at most 0.5x LUO's (LUO preserves at PRESERVE_FD and has no "
+               "finalize of its own: the kexec serializes).", "",
+               "| MiB | pages | fdbox deposit + finalize | LUO preserve | ratio "
+               "| fdbox retrieve + first read | LUO retrieve + first read | ratio "
+               "| kexec / own floor: fdbox | LUO |",
+               "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        for mib in sizes:
+            for ours, theirs, pages in (("fdbox", "luo", "4 KiB"), ("fdbox-thp", "luo-thp", "THP")):
+                def both(mode, keys):
+                    v = [med(mode, mib, k) for k in keys]
+                    return None if None in v else sum(v)
+                a = both(ours, ("deposit_s", "finalize_s"))
+                b = both(theirs, ("deposit_s",))
+                c = both(ours, ("retrieve_s", "first_read_s"))
+                d = both(theirs, ("retrieve_s", "first_read_s"))
+                md.append(f"| {mib} | {pages} | {fmt(a)} | {fmt(b)} | {ratio(a, b)} "
+                          f"| {fmt(c)} | {fmt(d)} | {ratio(c, d)} "
+                          f"| {ratio(med(ours, mib, 'kexec_s'), floor)} "
+                          f"| {ratio(med(theirs, mib, 'kexec_s'), luo_floor)} |")
     md += ["", "## Handover metadata", "",
            "memfd runs plus KHO's memory map, per GiB carried (the KHO FDT "
            "header, a few hundred bytes, comes on top once).", "",
@@ -169,13 +208,17 @@ def main():
 
     # Plot data: one row per size.
     with open(os.path.join(out, "plot.dat"), "w") as f:
-        f.write("# mib fdbox_total thp_total copy_total floor fdbox_meta_per_gib thp_meta_per_gib\n")
+        f.write("# mib fdbox_total thp_total copy_total floor fdbox_meta_per_gib "
+                "thp_meta_per_gib luo_total luo_thp_total\n")
         for mib in sizes:
             row = [med("fdbox", mib, "total_s"), med("fdbox-thp", mib, "total_s"),
                    med("copy", mib, "total_s"), floor,
                    (med("fdbox", mib, "metadata_bytes") or 0) * GIB / mib,
-                   (med("fdbox-thp", mib, "metadata_bytes") or 0) * GIB / mib]
+                   (med("fdbox-thp", mib, "metadata_bytes") or 0) * GIB / mib,
+                   med("luo", mib, "total_s"), med("luo-thp", mib, "total_s")]
             f.write(f"{mib} " + " ".join("NaN" if v is None else f"{v}" for v in row) + "\n")
+    peer_lines = (", \\\n     '' u 1:8 w lp lw 2 t 'upstream LUO, 4 KiB pages', "
+                  "\\\n     '' u 1:9 w lp lw 2 t 'upstream LUO, THP'") if has_peer else ""
     gp = f"""
 set terminal pngcairo size 900,560 noenhanced
 set datafile missing 'NaN'
@@ -190,7 +233,7 @@ set logscale y
 plot '{out}/plot.dat' u 1:4 w lp lw 2 t 'copy (io_uring, O_DIRECT)', \\
      '' u 1:2 w lp lw 2 t 'fdbox, 4 KiB pages', \\
      '' u 1:3 w lp lw 2 t 'fdbox, THP', \\
-     '' u 1:5 w l dt 2 t 'floor: kexec, nothing carried'
+     '' u 1:5 w l dt 2 t 'floor: kexec, nothing carried'{peer_lines}
 set output '{out}/metadata.png'
 set title 'Handover metadata per GiB carried, median'
 set ylabel 'bytes per GiB'

@@ -4,7 +4,8 @@
 # step per kexec, and write the tables and plots under build/bench/.
 #
 # Environment: SIZES (MiB, default "64 128 256 512 1024 2048"), REPS
-# (default 3), MEM (VM memory, default 6G), PEER (empty, or "luo").
+# (default 3), MEM (VM memory, default 6G), PEER (empty, or "luo": the
+# same steps through upstream Linux 7.3's LUO, on its own kernel).
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -14,13 +15,13 @@ reps=${REPS:-3}
 mem=${MEM:-6G}
 peer=${PEER:-}
 
-if [ -n "$peer" ]; then
-	echo "bench: PEER=$peer is not supported yet (see README, 'Benchmarks')" >&2
-	exit 2
-fi
+case "$peer" in
+""|luo) ;;
+*) echo "bench: PEER=$peer: the only peer is luo (upstream Linux 7.3)" >&2; exit 2 ;;
+esac
 
 mkdir -p "$out"
-rm -rf "$out/logs"
+rm -rf "$out/logs" "$out/logs-luo"
 
 # The plan: one line per step, "MODE MIB REP". Modes are interleaved, so
 # that a drift of the machine over the run hits all of them alike.
@@ -64,4 +65,29 @@ echo "  BENCH   $steps steps ($reps repetitions), VM $mem, logs in build/bench/l
 	-a "$plan:/etc/fdbox/bench-plan" \
 	--cmd 'fdbox_bench --plan /etc/fdbox/bench-plan --stage $FDBOX_STAGE'
 rm -f "$disk"
+
+if [ "$peer" = luo ]; then
+	# The same plan through upstream LUO, on its own kernel, in the same
+	# VM configuration (no copy steps: they do not depend on the kernel).
+	"$top/scripts/build-peer.sh"
+	{
+		echo "# MODE MIB REP"
+		for rep in $(seq 1 "$reps"); do
+			echo "floor 0 $rep"
+			for s in $sizes; do
+				echo "luo $s $rep"
+				echo "luo-thp $s $rep"
+			done
+		done
+	} > "$out/plan-luo"
+	steps=$(grep -vc '^#' "$out/plan-luo")
+	echo "peer $(make -s -C "$top/build/peer/linux-7.3" kernelversion) (Debian linux-source-7.3), kho=on liveupdate=on" \
+		>> "$out/settings"
+	echo "  BENCH   peer: $steps steps, logs in build/bench/logs-luo/"
+	"$top/tools/testing/selftests/fdbox/vm-run.sh" -f release -q -o "$out/logs-luo" \
+		-k "$top/build/peer/build/arch/x86/boot/bzImage" -m "$mem" \
+		--append "kho=on liveupdate=on" --stages $((steps + 1)) --timeout 5400 \
+		-a "$out/plan-luo:/etc/fdbox/bench-plan" -a "$top/build/peer/luo_bench" \
+		--cmd 'luo_bench --plan /etc/fdbox/bench-plan --stage $FDBOX_STAGE'
+fi
 python3 "$top/scripts/bench-report.py" "$out"

@@ -12,6 +12,7 @@
  *   floor      nothing carried: the cost of the kexec itself
  *   fdbox      a memfd of MIB, 4 KiB pages, deposited, carried zero-copy
  *   fdbox-thp  the same with transparent huge pages
+ *   luo[-thp]  the same through upstream's LUO (luo_bench, PEER=luo)
  *   copy       the copy-based live update: the memfd written to a file
  *              on the virtio disk with O_DIRECT (io_uring, registered
  *              buffers, several requests in flight), read back after
@@ -43,16 +44,14 @@
 #include <x86intrin.h>
 #include <linux/reboot.h>
 
+#include "bench.h"
 #include "fdbox_lib.h"
 
 #define MiB		(1UL << 20)
 #define SEED		0xbe9c4ULL
-#define SESSION		"bench"
-#define LABEL		"mem"
 #define DISK		"/dev/vda"
 #define MNT		"/mnt"
 #define COPY_FILE	MNT "/mem.img"
-#define KHO_OUT		"/sys/kernel/debug/kho/out/stats"
 #define THP_SHMEM	"/sys/kernel/mm/transparent_hugepage/shmem_enabled"
 
 /* The copy path: 1 MiB requests, this many in flight. */
@@ -60,17 +59,10 @@
 #define IO_DEPTH	32
 #define REG_CHUNK	(256 * MiB)	/* one registered buffer */
 
-struct step {
-	int nr;
-	char mode[16];
-	unsigned long mib;
-	int rep;
-};
-
 static uint64_t tsc0;
 static double mono0;
 
-static double now(void)
+double now(void)
 {
 	struct timespec ts;
 
@@ -78,16 +70,13 @@ static double now(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static void die(const char *what)
+void die(const char *what)
 {
 	fprintf(stderr, "fdbox_bench: %s: %s\n", what, strerror(errno));
 	exit(1);
 }
 
-static void report(const struct step *s, const char *key, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void report(const struct step *s, const char *key, const char *fmt, ...)
+void report(const struct step *s, const char *key, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -124,9 +113,20 @@ static int read_step(const char *plan, int nr, struct step *s)
 	return 0;
 }
 
-static bool is_fdbox(const struct step *s)
+/* Is the step's memory handed to the carrier (not floor, not copy)? */
+static bool is_carried(const struct step *s)
 {
-	return !strncmp(s->mode, "fdbox", 5);
+	size_t n = strlen(carrier_name);
+
+	return !strncmp(s->mode, carrier_name, n) &&
+	       (!s->mode[n] || !strcmp(s->mode + n, "-thp"));
+}
+
+static bool is_thp(const struct step *s)
+{
+	size_t n = strlen(s->mode);
+
+	return n > 4 && !strcmp(s->mode + n - 4, "-thp");
 }
 
 static void set_thp(bool on)
@@ -207,14 +207,17 @@ static void copy_io(int fd, char *map, size_t size, bool write)
 static void start_step(const struct step *s)
 {
 	size_t size = s->mib * MiB;
-	struct fdbox_item_info info;
 	double t;
 	void *map;
-	int m, sess, fd;
+	int m, fd;
 
 	if (!strcmp(s->mode, "floor"))
 		return;
-	set_thp(!strcmp(s->mode, "fdbox-thp"));
+	if (strcmp(s->mode, "copy") && !is_carried(s)) {
+		fprintf(stderr, "fdbox_bench: %s cannot run mode %s\n", carrier_name, s->mode);
+		exit(1);
+	}
+	set_thp(is_thp(s));
 	m = fdbox_memfd("bench", 0, size, &map);
 	if (m < 0) {
 		errno = -m;
@@ -222,27 +225,8 @@ static void start_step(const struct step *s)
 	}
 	fdbox_fill(map, 0, size, SEED ^ s->nr);
 
-	if (is_fdbox(s)) {
-		sess = fdbox_session(SESSION);
-		if (sess < 0)
-			die("fdbox session");
-		t = now();
-		if (fdbox_deposit(sess, m, LABEL) < 0)
-			die("FDBOX_DEPOSIT");
-		report(s, "deposit_s", "%.6f", now() - t);
-		t = now();
-		if (fdbox_ioctl(sess, FDBOX_FINALIZE, NULL) < 0)
-			die("FDBOX_FINALIZE");
-		report(s, "finalize_s", "%.6f", now() - t);
-		if (fdbox_list(sess, FDBOX_LIST, &info, 1, sizeof(info)) != 1)
-			die("FDBOX_LIST");
-		report(s, "memfd_metadata_bytes", "%llu", (unsigned long long)info.metadata);
-		report(s, "kho_map_bytes", "%ld", fdbox_stat(KHO_OUT, "map_bytes"));
-		report(s, "kho_fdt_bytes", "%ld", fdbox_stat(KHO_OUT, "fdt_bytes"));
-		/* The session stays open until the kexec. */
-		if (fdbox_hold_forever() < 0)
-			die("fork");
-		close(sess);
+	if (is_carried(s)) {
+		carrier_out(s, m);
 	} else {
 		mount_disk();
 		unlink(COPY_FILE);
@@ -268,19 +252,13 @@ static void finish_step(const struct step *s)
 	double t;
 	long bad;
 	char *map;
-	int d, m, fd;
+	int m, fd;
 
 	if (!strcmp(s->mode, "floor"))
 		return;
 	t = now();
-	if (is_fdbox(s)) {
-		d = fdbox_attach(SESSION);
-		if (d < 0)
-			die("FDBOX_ATTACH");
-		m = fdbox_retrieve(d, LABEL, 0);
-		if (m < 0)
-			die("FDBOX_RETRIEVE");
-		close(d);
+	if (is_carried(s)) {
+		m = carrier_in(s);
 		map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, m, 0);
 		if (map == MAP_FAILED)
 			die("mmap");
@@ -367,7 +345,7 @@ static int do_stage(const char *plan, int stage)
 	f = fopen("/run/fdbox-kexec", "w");
 	if (!f)
 		die("/run/fdbox-kexec");
-	fprintf(f, "fdbox_bench --kexec %d\n", stage);
+	fprintf(f, "%s --kexec %d\n", program_invocation_short_name, stage);
 	fclose(f);
 	return 0;
 }
