@@ -53,6 +53,8 @@ DEFINE_MUTEX(kho_out_lock);
 bool kho_out_frozen;
 
 static struct xarray kho_out_chunks[KHO_NR_ORDERS];
+/* Folios preserved per order: the overlap check skips empty orders. */
+static unsigned long kho_out_nr[KHO_NR_ORDERS];
 static LIST_HEAD(kho_out_subtrees);
 static unsigned long kho_out_folios;
 static unsigned long kho_out_bytes;
@@ -86,6 +88,8 @@ static bool kho_out_overlaps(unsigned long pfn, unsigned int order)
 		unsigned long first, last, index;
 		struct kho_chunk *chunk;
 
+		if (!kho_out_nr[o])
+			continue;
 		if (o >= order) {
 			if (kho_out_test(pfn & ~((1UL << o) - 1), o))
 				return true;
@@ -137,6 +141,7 @@ static int __kho_preserve(unsigned long pfn, unsigned int order)
 		}
 	}
 	__set_bit(idx % CHUNK_BITS, chunk->bits);
+	kho_out_nr[order]++;
 	kho_out_folios++;
 	kho_out_bytes += PAGE_SIZE << order;
 	return 0;
@@ -153,6 +158,7 @@ static void __kho_unpreserve(unsigned long pfn, unsigned int order)
 	if (WARN_ON_ONCE(!chunk || !test_bit(idx % CHUNK_BITS, chunk->bits)))
 		return;
 	__clear_bit(idx % CHUNK_BITS, chunk->bits);
+	kho_out_nr[order]--;
 	kho_out_folios--;
 	kho_out_bytes -= PAGE_SIZE << order;
 	if (bitmap_empty(chunk->bits, CHUNK_BITS)) {
