@@ -121,7 +121,7 @@ def main():
         v = summary.get((mode, mib, m))
         return v[1] if v else None
 
-    sizes = sorted({s["mib"] for s in done.values() if s["mode"] != "floor"})
+    sizes = sorted({s["mib"] for s in done.values() if not s["mode"].endswith("floor")})
     floor = med("floor", 0, "kexec_s")
     settings = open(os.path.join(out, "settings")).read().strip().splitlines()
 

@@ -31,8 +31,9 @@ kmake() {
 	make -s -C "$src" O="$out" ARCH=x86_64 CC="$cc" -j"${JOBS:-$(nproc)}" "$@"
 }
 
-# base.config less what only our tree has.
-grep -v 'FDBOX\|KEXEC_HANDOVER_TEST' "$top/configs/base.config" > "$frag"
+# base.config less what only our tree has; 7.x calls PROC_SYSCTL SYSCTL.
+grep -v 'FDBOX\|KEXEC_HANDOVER_TEST' "$top/configs/base.config" |
+	sed 's/^CONFIG_PROC_SYSCTL=/CONFIG_SYSCTL=/' > "$frag"
 mkdir -p "$out"
 if [ ! -f "$out/.config" ] || [ "$top/configs/peer-luo.config" -nt "$out/.config" ] ||
    [ "$top/configs/base.config" -nt "$out/.config" ]; then

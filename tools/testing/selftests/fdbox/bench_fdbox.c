@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /* fdbox as the bench's carrier: /dev/kho/serialize and deserialize. */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <unistd.h>
 

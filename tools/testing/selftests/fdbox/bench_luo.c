@@ -5,6 +5,7 @@
  * kernel's UAPI headers. LUO has no finalize step of its own (the kexec
  * serializes), and does not report its handover size.
  */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
