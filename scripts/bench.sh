@@ -23,20 +23,27 @@ esac
 mkdir -p "$out"
 rm -rf "$out/logs" "$out/logs-luo"
 
-# The plan: one line per step, "MODE MIB REP". Modes are interleaved, so
+# write_plan FILE MODE...: one line per step, "MODE MIB REP", a floor and
+# then every MODE at every size, per repetition. Modes are interleaved, so
 # that a drift of the machine over the run hits all of them alike.
-plan=$out/plan
-{
-	echo "# MODE MIB REP"
-	for rep in $(seq 1 "$reps"); do
-		echo "floor 0 $rep"
-		for s in $sizes; do
-			echo "fdbox $s $rep"
-			echo "fdbox-thp $s $rep"
-			echo "copy $s $rep"
+write_plan() {
+	local file=$1 rep s m
+	shift
+	{
+		echo "# MODE MIB REP"
+		for rep in $(seq 1 "$reps"); do
+			echo "floor 0 $rep"
+			for s in $sizes; do
+				for m in "$@"; do
+					echo "$m $s $rep"
+				done
+			done
 		done
-	done
-} > "$plan"
+	} > "$file"
+}
+
+plan=$out/plan
+write_plan "$plan" fdbox fdbox-thp copy
 steps=$(grep -vc '^#' "$plan")
 max=$(echo "$sizes" | tr ' ' '\n' | sort -n | tail -1)
 
@@ -70,16 +77,7 @@ if [ "$peer" = luo ]; then
 	# The same plan through upstream LUO, on its own kernel, in the same
 	# VM configuration (no copy steps: they do not depend on the kernel).
 	"$top/scripts/build-peer.sh"
-	{
-		echo "# MODE MIB REP"
-		for rep in $(seq 1 "$reps"); do
-			echo "floor 0 $rep"
-			for s in $sizes; do
-				echo "luo $s $rep"
-				echo "luo-thp $s $rep"
-			done
-		done
-	} > "$out/plan-luo"
+	write_plan "$out/plan-luo" luo luo-thp
 	steps=$(grep -vc '^#' "$out/plan-luo")
 	echo "peer $(make -s -C "$top/build/peer/linux-7.3" kernelversion) (Debian linux-source-7.3), kho=on liveupdate=on" \
 		>> "$out/settings"
