@@ -3,14 +3,18 @@
 """bench-report.py DIR: turn the "# bench:" lines of DIR/logs/output.log
 into DIR/results.csv (every measurement), DIR/summary.csv (min, median,
 max per mode and size), DIR/table.md (with ratios) and DIR/time.png,
-DIR/metadata.png (gnuplot)."""
+DIR/metadata.png (gnuplot).
+
+bench-report.py --profile DIR: turn the "# profile:" lines of a profiling
+run (make bench PROFILE=1) into DIR/profile.md."""
 import csv
 import os
 import statistics
 import subprocess
 import sys
 
-out = sys.argv[1]
+profile_only = sys.argv[1] == "--profile"
+out = sys.argv[-1]
 GIB = 1024
 
 # Phases before and after the kexec, per mode, that make "the whole live
@@ -94,6 +98,7 @@ def main():
 
     metrics = ["deposit_s", "finalize_s", "save_s", "kexec_s", "retrieve_s",
                "first_read_s", "verify_s", "total_s", "blackout_s", "carry_s",
+               "uptime_s", "kho_boot_index_s", "kho_boot_keep_s",
                "memfd_metadata_bytes",
                "kho_map_bytes", "kho_fdt_bytes", "metadata_bytes"]
     with open(os.path.join(out, "results.csv"), "w", newline="") as f:
@@ -185,6 +190,24 @@ def main():
                           f"| {fmt(c)} | {fmt(d)} | {ratio(c, d)} "
                           f"| {ratio(med(ours, mib, 'kexec_s'), floor)} "
                           f"| {ratio(med(theirs, mib, 'kexec_s'), luo_floor)} |")
+    md += ["", "## Where the kexec goes", "",
+           "The kexec to userspace, split at the new kernel's start: the old "
+           "kernel's shutdown, purgatory and decompression (kexec - uptime), "
+           "then the new kernel's boot until the bench runs (its uptime), of "
+           "which KHO's own work: validating and indexing the handover, and "
+           "keeping the preserved pages out of the page allocator (logged by "
+           "the new kernel). Medians.", "",
+           "| MiB | mode | kexec | before the new kernel | new kernel to userspace "
+           "| KHO: validate + index | KHO: keep pages out |",
+           "| ---: | --- | ---: | ---: | ---: | ---: | ---: |"]
+    for mib in [0] + sizes:
+        for mode in ("floor",) if mib == 0 else ("fdbox", "fdbox-thp", "copy"):
+            k, u = med(mode, mib, "kexec_s"), med(mode, mib, "uptime_s")
+            if k is None or u is None:
+                continue
+            md.append(f"| {mib} | {mode} | {fmt(k)} | {fmt(k - u)} | {fmt(u)} "
+                      f"| {fmt(med(mode, mib, 'kho_boot_index_s'))} "
+                      f"| {fmt(med(mode, mib, 'kho_boot_keep_s'))} |")
     md += ["", "## Handover metadata", "",
            "memfd runs plus KHO's memory map, per GiB carried (the KHO FDT "
            "header, a few hundred bytes, comes on top once).", "",
@@ -247,4 +270,36 @@ plot '{out}/plot.dat' u 1:6 w lp lw 2 t 'fdbox, 4 KiB pages', \\
           "time.png,metadata.png}}")
 
 
-main()
+def profile():
+    """profile.md: the top functions of each profiled phase."""
+    rows = {}       # (step, mode, mib, phase) -> [(rank, func, hits, us)]
+    with open(os.path.join(out, "logs", "output.log"), errors="replace") as f:
+        for line in f:
+            w = line.split()
+            if line.startswith("# profile: ") and len(w) == 10:
+                rows.setdefault((int(w[2]), w[3], w[4], w[5]), []).append(
+                    (int(w[6]), w[7], int(w[8]), float(w[9])))
+    if not rows:
+        sys.exit("bench: no profile in the log")
+    md = ["# fdbox bench: kernel profile", "",
+          "ftrace's function profiler (make bench PROFILE=1): each function's "
+          "hits and time with its children, summed over CPUs. The profiler "
+          "hooks every function and slows the phase several times over, so "
+          "read the shares, not the seconds. QEMU TCG.", ""]
+    for (step, mode, mib, phase), funcs in sorted(rows.items()):
+        md += [f"## {mode}, {mib} MiB: {phase}", "",
+               "| rank | function | hits | ms | share of the top |",
+               "| ---: | --- | ---: | ---: | ---: |"]
+        top = max(us for _, _, _, us in funcs) or 1
+        for rank, func, hits, us in sorted(funcs):
+            md.append(f"| {rank} | {func} | {hits} | {us / 1e3:.1f} | {100 * us / top:.0f} % |")
+        md.append("")
+    with open(os.path.join(out, "profile.md"), "w") as f:
+        f.write("\n".join(md))
+    print("\n".join(md))
+
+
+if profile_only:
+    profile()
+else:
+    main()

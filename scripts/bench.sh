@@ -5,7 +5,9 @@
 #
 # Environment: SIZES (MiB, default "64 128 256 512 1024 2048"), REPS
 # (default 3), MEM (VM memory, default 6G), PEER (empty, or "luo": the
-# same steps through upstream Linux 7.3's LUO, on its own kernel).
+# same steps through upstream Linux 7.3's LUO, on its own kernel),
+# PROFILE=1 (instead: profile the phases of 1 GiB steps with ftrace's
+# function profiler, into build/bench/profile/profile.md).
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,6 +23,22 @@ case "$peer" in
 esac
 
 mkdir -p "$out"
+
+if [ -n "${PROFILE:-}" ]; then
+	pout=$out/profile
+	rm -rf "$pout"
+	mkdir -p "$pout"
+	printf '%s\n' "# MODE MIB REP" "fdbox 1024 1 profile" "fdbox-thp 1024 1 profile" \
+		> "$pout/plan"
+	echo "  BENCH   profile: 2 steps, logs in build/bench/profile/logs/"
+	# One vCPU: ftrace patches kernel text while the other vCPU runs it,
+	# which QEMU TCG does not always see in time (an int3 oops).
+	"$top/tools/testing/selftests/fdbox/vm-run.sh" -f release -q -o "$pout/logs" \
+		-m "$mem" --smp 1 --stages 3 --timeout 3600 -a "$pout/plan:/etc/fdbox/bench-plan" \
+		--cmd 'fdbox_bench --plan /etc/fdbox/bench-plan --stage $FDBOX_STAGE'
+	exec python3 "$top/scripts/bench-report.py" --profile "$pout"
+fi
+
 rm -rf "$out/logs" "$out/logs-luo"
 
 # write_plan FILE MODE...: one line per step, "MODE MIB REP", a floor and

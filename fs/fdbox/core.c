@@ -36,6 +36,9 @@
 
 #include "internal.h"
 
+#define CREATE_TRACE_POINTS
+#include <trace/events/fdbox.h>
+
 static DEFINE_MUTEX(fdbox_handlers_lock);
 static LIST_HEAD(fdbox_handlers);
 

@@ -37,6 +37,7 @@
 #include <linux/slab.h>
 
 #include "internal.h"
+#include <trace/events/fdbox.h>
 
 struct fdbox_in_item {
 	struct list_head list;
@@ -382,7 +383,9 @@ static int fdbox_retrieve(struct fdbox_reader *r, unsigned long uarg)
 	if (fd < 0)
 		return fd;
 
+	trace_fdbox_retrieve_start(r->session->name, item->label);
 	file = item->handler->restore(fdbox_in_fdt, item->node, &untouched);
+	trace_fdbox_retrieve_end(r->session->name, item->label, PTR_ERR_OR_ZERO(file));
 	if (IS_ERR(file)) {
 		put_unused_fd(fd);
 		if (untouched)	/* e.g. no memory for a new file: try again */

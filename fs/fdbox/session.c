@@ -47,6 +47,7 @@
 #include <linux/xarray.h>
 
 #include "internal.h"
+#include <trace/events/fdbox.h>
 
 /* The handover FDT of all sessions is at most this big. */
 #define FDBOX_FDT_MAX		SZ_4M
@@ -247,6 +248,11 @@ static int fdbox_deposit(struct fdbox_session *s, unsigned long uarg)
 		err = -EOPNOTSUPP;
 		goto free_item;
 	}
+	/* The file comes back writable: whoever deposits it must have it so. */
+	if ((file->f_mode & (FMODE_READ | FMODE_WRITE)) != (FMODE_READ | FMODE_WRITE)) {
+		err = -EACCES;
+		goto free_item;
+	}
 
 	mutex_lock(&s->lock);
 	if (!s->name[0]) {
@@ -265,7 +271,9 @@ static int fdbox_deposit(struct fdbox_session *s, unsigned long uarg)
 			GFP_KERNEL);
 	if (err)
 		goto unlock;	/* -EBUSY: in a session already */
+	trace_fdbox_deposit_start(s->name, item->label);
 	err = item->handler->preserve(file, &item->state);
+	trace_fdbox_deposit_end(s->name, item->label, err);
 	if (err) {
 		xa_erase(&fdbox_inodes, (unsigned long)file_inode(file));
 		goto unlock;
@@ -314,14 +322,17 @@ static int fdbox_finalize(struct fdbox_session *s, bool finalize)
 
 	mutex_lock(&fdbox_lock);
 	mutex_lock(&s->lock);
-	if (!s->name[0])
+	if (!s->name[0]) {
 		err = -EINVAL;
-	else if (fdbox_frozen || s->finalized == finalize)
+	} else if (fdbox_frozen || s->finalized == finalize) {
 		err = -EBUSY;
-	else if (finalize)
+	} else if (finalize) {
+		trace_fdbox_finalize_start(s->name, s->nr_items);
 		err = fdbox_session_freeze(s);
-	else
+		trace_fdbox_finalize_end(s->name, err);
+	} else {
 		fdbox_session_thaw(s);
+	}
 	mutex_unlock(&s->lock);
 	mutex_unlock(&fdbox_lock);
 	return err;
@@ -607,6 +618,7 @@ static int fdbox_kexec_freeze(struct kimage *image)
 		pr_err("kexec refused: sessions are open, but the loaded image cannot carry them; load it with kexec_file_load (kexec -s)\n");
 		return -EBUSY;
 	}
+	trace_fdbox_handover_start(list_count_nodes(&fdbox_sessions));
 	list_for_each_entry(s, &fdbox_sessions, list) {
 		mutex_lock(&s->lock);
 		if (!s->finalized) {
@@ -621,6 +633,7 @@ static int fdbox_kexec_freeze(struct kimage *image)
 	}
 	if (!err)
 		err = fdbox_fdt_build();
+	trace_fdbox_handover_end(nr_items, err);
 	if (err) {
 		pr_err("kexec refused: cannot finalize the sessions (%d)\n", err);
 		fdbox_kexec_thaw();

@@ -44,6 +44,7 @@
 #include <linux/libfdt.h>
 #include <linux/memblock.h>
 #include <linux/mm.h>
+#include <linux/sched/clock.h>
 #include <linux/sort.h>
 #include <linux/sizes.h>
 
@@ -63,6 +64,9 @@ static unsigned long kho_in_nr_folios;
 const void *kho_in_fdt;
 size_t kho_in_fdt_size;
 static phys_addr_t kho_in_header_phys;
+/* Boot time spent on the handover, reported once the kernel is up. */
+static u64 kho_in_parse_ns __initdata;
+static u64 kho_in_free_ns __initdata;
 
 /**
  * kho_is_enabled - can memory be preserved across kexec in this boot?
@@ -570,12 +574,15 @@ void __init kho_memblock_release(void)
 		return;
 
 	if (kho_in_pending) {
+		u64 start = local_clock();
+
 		/* The index is allocated while only scratch is usable. */
 		err = kho_in_parse();
 		for (i = 0; i < kho_nr_hold; i++)
 			memblock_phys_free(kho_hold[i].start, kho_hold[i].size);
 		if (!err)
 			err = kho_in_claim();
+		kho_in_parse_ns = local_clock() - start;
 		if (err)
 			pr_err("handover from the previous kernel refused (%s): booting without it\n",
 			       err);
@@ -644,6 +651,7 @@ bool __init kho_memblock_free_pages(struct page *page, unsigned long pfn,
 				    unsigned int order)
 {
 	unsigned long end = pfn + (1UL << order), cur = pfn, i;
+	u64 start;
 
 	/* memblock_free_late() of early memory in scratch: keep it. */
 	if (kho_overlaps_scratch(PFN_PHYS(pfn), PAGE_SIZE << order)) {
@@ -656,6 +664,7 @@ bool __init kho_memblock_free_pages(struct page *page, unsigned long pfn,
 	if (i == kho_in_nr_runs || kho_in_runs[i].pfn >= end)
 		return false;
 
+	start = local_clock();
 	for (; i < kho_in_nr_runs && kho_in_runs[i].pfn < end; i++) {
 		const struct kho_run *r = &kho_in_runs[i];
 		unsigned long s = max(r->pfn, pfn);
@@ -670,5 +679,17 @@ bool __init kho_memblock_free_pages(struct page *page, unsigned long pfn,
 		cur = e;
 	}
 	kho_free_range(cur, end);
+	kho_in_free_ns += local_clock() - start;
 	return true;
 }
+
+/* What the handover cost this boot, for whoever profiles a kexec. */
+static int __init kho_report_boot(void)
+{
+	if (kho_in_runs)
+		pr_info("handover took %llu us to validate and index, %llu us to keep out of the page allocator\n",
+			div_u64(kho_in_parse_ns, NSEC_PER_USEC),
+			div_u64(kho_in_free_ns, NSEC_PER_USEC));
+	return 0;
+}
+late_initcall(kho_report_boot);

@@ -14,6 +14,7 @@ struct step {
 	char mode[16];		/* floor, copy, or CARRIER[-thp] */
 	unsigned long mib;
 	int rep;
+	bool profile;		/* profile the phases instead of timing them */
 };
 
 /* The carrier's name, as plan modes spell it ("fdbox", "luo"). */
@@ -27,6 +28,10 @@ int carrier_in(const struct step *s);
 void report(const struct step *s, const char *key, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 double now(void);
+
+/* ftrace's function profiler around one phase (bench_profile.c). */
+void profile_start(void);
+void profile_stop(const struct step *s, const char *phase);
 void die(const char *what) __attribute__((noreturn));
 
 #endif /* FDBOX_BENCH_H */

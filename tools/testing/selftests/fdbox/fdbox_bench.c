@@ -8,7 +8,7 @@
  *                                         start step N
  *   fdbox_bench --kexec N                 the kexec of step N, stamped
  *
- * A plan line is "MODE MIB REP"; MODE is one of
+ * A plan line is "MODE MIB REP [profile]"; MODE is one of
  *   floor      nothing carried: the cost of the kexec itself
  *   fdbox      a memfd of MIB, 4 KiB pages, deposited, carried zero-copy
  *   fdbox-thp  the same with transparent huge pages
@@ -16,6 +16,8 @@
  *   copy       the copy-based live update: the memfd written to a file
  *              on the virtio disk with O_DIRECT (io_uring, registered
  *              buffers, several requests in flight), read back after
+ * With "profile", the step's phases run under ftrace's function profiler
+ * (bench_profile.c) and are not timed.
  *
  * Results are lines "# bench: STEP MODE MIB REP KEY VALUE" on the output
  * serial port; the host (bench.py) turns them into tables. Times come
@@ -37,6 +39,7 @@
 #include <unistd.h>
 #include <liburing.h>
 #include <sys/mman.h>
+#include <sys/klog.h>
 #include <sys/mount.h>
 #include <sys/reboot.h>
 #include <sys/stat.h>
@@ -91,8 +94,8 @@ void report(const struct step *s, const char *key, const char *fmt, ...)
 static int read_step(const char *plan, int nr, struct step *s)
 {
 	FILE *f = fopen(plan, "r");
-	char line[128];
-	int i = 0;
+	char line[128], extra[16];
+	int i = 0, n;
 
 	if (!f)
 		die(plan);
@@ -102,7 +105,9 @@ static int read_step(const char *plan, int nr, struct step *s)
 		if (++i < nr)
 			continue;
 		s->nr = nr;
-		if (sscanf(line, "%15s %lu %d", s->mode, &s->mib, &s->rep) != 3) {
+		n = sscanf(line, "%15s %lu %d %15s", s->mode, &s->mib, &s->rep, extra);
+		s->profile = n == 4 && !strcmp(extra, "profile");
+		if (n < 3 || (n == 4 && !s->profile)) {
 			fprintf(stderr, "fdbox_bench: bad plan line %d: %s", i, line);
 			exit(1);
 		}
@@ -226,7 +231,11 @@ static void start_step(const struct step *s)
 	fdbox_fill(map, 0, size, SEED ^ s->nr);
 
 	if (is_carried(s)) {
+		if (s->profile)
+			profile_start();
 		carrier_out(s, m);
+		if (s->profile)
+			profile_stop(s, "deposit+finalize");
 	} else {
 		mount_disk();
 		unlink(COPY_FILE);
@@ -256,6 +265,8 @@ static void finish_step(const struct step *s)
 
 	if (!strcmp(s->mode, "floor"))
 		return;
+	if (s->profile)
+		profile_start();
 	t = now();
 	if (is_carried(s)) {
 		m = carrier_in(s);
@@ -282,6 +293,8 @@ static void finish_step(const struct step *s)
 		sum += ((uint64_t *)map)[i];
 	report(s, "first_read_s", "%.6f", now() - t);
 	report(s, "sum", "%llx", (unsigned long long)sum);	/* keeps the read */
+	if (s->profile)
+		profile_stop(s, "retrieve+read");
 
 	t = now();
 	bad = fdbox_check(map, 0, size, SEED ^ s->nr);
@@ -310,6 +323,31 @@ static double uptime(void)
 	return up;
 }
 
+/*
+ * What KHO says the handover cost this boot (our kernel only): validating
+ * and indexing it, and keeping the preserved pages out of the allocator.
+ */
+static void report_kho_boot(const struct step *s)
+{
+	int len = klogctl(10, NULL, 0);	/* SYSLOG_ACTION_SIZE_BUFFER */
+	unsigned long index_us, keep_us;
+	char *buf, *p;
+
+	if (len <= 0)
+		return;
+	buf = calloc(1, len + 1);
+	if (!buf)
+		die("calloc");
+	len = klogctl(3, buf, len);	/* SYSLOG_ACTION_READ_ALL */
+	p = len > 0 ? strstr(buf, "kho: handover took ") : NULL;
+	if (p && sscanf(p, "kho: handover took %lu us to validate and index, %lu us",
+			&index_us, &keep_us) == 2) {
+		report(s, "kho_boot_index_s", "%.6f", index_us / 1e6);
+		report(s, "kho_boot_keep_s", "%.6f", keep_us / 1e6);
+	}
+	free(buf);
+}
+
 /* The TSC rate over this boot so far (at least 0.2 s of it). */
 static void report_tsc_hz(const struct step *s)
 {
@@ -332,6 +370,7 @@ static int do_stage(const char *plan, int stage)
 	if (have_prev) {
 		report(&prev, "user_tsc", "%llu", (unsigned long long)tsc0);
 		report(&prev, "uptime_s", "%.3f", uptime());
+		report_kho_boot(&prev);
 		finish_step(&prev);
 		report_tsc_hz(&prev);
 	}

@@ -19,13 +19,20 @@
  * closed_before_kexec  a closed session hands nothing over, frees all
  * unclaimed       what nobody retrieves is released, per item, per
  *                 attached session, per unattached session
- * chain           (--any-stage) one memfd through three kexecs,
- *                 retrieved and deposited again each time
+ * chain           (--any-stage) one memfd through every kexec of the
+ *                 run, retrieved and deposited again each time, on the
+ *                 same pages, free memory stable (FDBOX_CHAIN_MIB: size)
+ * privilege       (one boot) no CAP_SYS_ADMIN, another user, a user
+ *                 namespace: the devices refuse to open; fds the caller
+ *                 does not hold, or not for writing, cannot be deposited
  * handler_failure a memfd that cannot be finalized refuses the kexec;
  *                 every session stays as it was
  */
 #define _GNU_SOURCE
+#include <sched.h>
 #include <sys/reboot.h>
+#include <sys/wait.h>
+#include <linux/capability.h>
 #include <linux/falloc.h>
 #include <linux/reboot.h>
 
@@ -333,6 +340,147 @@ TEST_F(ioctls_stage1, deserialize_without_handover)
 /* Everything above left no preserved memory behind. */
 TEST_F(ioctls_stage1, nothing_left_preserved)
 {
+	EXPECT_EQ(0, fdbox_stat(KHO_OUT, "preserved_folios"));
+}
+
+/*
+ * ---- privilege: who may use the devices ----
+ * Each check runs in a child, whose exit status is the number of checks
+ * that went wrong.
+ */
+
+FDBOX_STAGE_FIXTURE(privilege_stage1);
+
+/* Open both devices: each must fail with @err. */
+static int open_refused(int err)
+{
+	const char *dev[] = { FDBOX_SERIALIZE, FDBOX_DESERIALIZE };
+	int i, bad = 0, fd;
+
+	for (i = 0; i < 2; i++) {
+		fd = open(dev[i], O_RDWR);
+		if (fd >= 0 || errno != err) {
+			fprintf(stderr, "open %s: %d (%s), wanted %s\n", dev[i], fd,
+				fd >= 0 ? "opened" : strerror(errno), strerror(err));
+			bad++;
+		}
+		if (fd >= 0)
+			close(fd);
+	}
+	return bad;
+}
+
+static int run_child(int (*fn)(void))
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid == 0)
+		_exit(fn());
+	if (pid < 0 || waitpid(pid, &status, 0) != pid)
+		return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* Root, but without CAP_SYS_ADMIN: the file mode lets it in, fdbox not. */
+static int without_cap_sys_admin(void)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[2];
+
+	if (syscall(SYS_capget, &hdr, data))
+		return 100;
+	data[CAP_TO_INDEX(CAP_SYS_ADMIN)].effective &= ~CAP_TO_MASK(CAP_SYS_ADMIN);
+	data[CAP_TO_INDEX(CAP_SYS_ADMIN)].permitted &= ~CAP_TO_MASK(CAP_SYS_ADMIN);
+	if (syscall(SYS_capset, &hdr, data))
+		return 100;
+	return open_refused(EPERM);
+}
+
+/* Another user: the device's mode (0600 root) refuses it first. */
+static int as_nobody(void)
+{
+	if (setgid(65534) || setuid(65534))
+		return 100;
+	return open_refused(EACCES);
+}
+
+/*
+ * Root of its own user namespace, mapped to root: every capability, but
+ * in that namespace only. fdbox asks the initial one.
+ */
+static int in_user_namespace(void)
+{
+	int fd;
+
+	if (unshare(CLONE_NEWUSER))
+		return 100;
+	fd = open("/proc/self/uid_map", O_WRONLY);
+	if (fd < 0 || write(fd, "0 0 1", 5) != 5)
+		return 100;
+	close(fd);
+	return open_refused(EPERM);
+}
+
+TEST_F(privilege_stage1, open_without_cap_sys_admin)
+{
+	EXPECT_EQ(0, run_child(without_cap_sys_admin));
+}
+
+TEST_F(privilege_stage1, open_as_another_user)
+{
+	EXPECT_EQ(0, run_child(as_nobody));
+}
+
+TEST_F(privilege_stage1, open_from_user_namespace)
+{
+	EXPECT_EQ(0, run_child(in_user_namespace));
+}
+
+/*
+ * Only files the caller holds, open for reading and writing, can be
+ * deposited: not another process's fd number, not an O_PATH fd, not a
+ * read-only reopening of a memfd (the retrieved file is writable).
+ */
+TEST_F(privilege_stage1, deposit_foreign_fd)
+{
+	int s, m, ro, path, pipefd[2], theirs;
+	char proc[64];
+	pid_t pid;
+
+	s = fdbox_session("priv");
+	ASSERT_LE(0, s);
+	ASSERT_EQ(0, pipe(pipefd));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		/* A memfd far above any fd number the parent uses. */
+		theirs = dup2(fdbox_memfd("theirs", 0, MiB, NULL), 900);
+		if (write(pipefd[1], &theirs, sizeof(theirs)) != sizeof(theirs))
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	ASSERT_EQ(sizeof(theirs), read(pipefd[0], &theirs, sizeof(theirs)));
+	ASSERT_EQ(900, theirs);
+	EXPECT_EQ(-EBADF, fdbox_deposit(s, theirs, "theirs"));
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+
+	m = fdbox_memfd("mine", 0, MiB, NULL);
+	ASSERT_LE(0, m);
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", m);
+	ro = open(proc, O_RDONLY);
+	ASSERT_LE(0, ro);
+	EXPECT_EQ(-EACCES, fdbox_deposit(s, ro, "read-only"));
+	path = open(proc, O_PATH);
+	ASSERT_LE(0, path);
+	EXPECT_EQ(-EBADF, fdbox_deposit(s, path, "o-path"));
+	EXPECT_EQ(0, fdbox_deposit(s, m, "mine"));
+	close(path);
+	close(ro);
+	close(m);
+	close(s);
 	EXPECT_EQ(0, fdbox_stat(KHO_OUT, "preserved_folios"));
 }
 
@@ -1035,36 +1183,63 @@ TEST_F(unclaimed_stage2, released_not_leaked)
 	close(m);
 }
 
-/* ---- chain: three live updates in a row ---- */
+/*
+ * ---- chain: live updates in a row ----
+ * As many as the run has stages; FDBOX_CHAIN_MIB sets the size (64 MiB by
+ * default). From stage 3 on, free memory must stay within 1 % of what
+ * stage 2 saw: nothing may leak or stay reserved from one update to the
+ * next.
+ */
 
-#define CHAIN_SIZE (64 * MiB)
+static size_t chain_size(void)
+{
+	const char *mib = getenv("FDBOX_CHAIN_MIB");
+
+	return (mib ? strtoul(mib, NULL, 0) : 64) * MiB;
+}
 
 FDBOX_STAGE_FIXTURE(chain);
 
 TEST_F(chain, carry_again)
 {
-	char want[64], got[64];
+	const char *stages = getenv("FDBOX_STAGES");
+	size_t size = chain_size();
+	char want[64], got[64], next[160], base[32];
 	int s, m, d = -1;
+	long free_kb = 0;
 	void *map;
 
+	ASSERT_NE(NULL, stages);
 	if (fdbox_stage == 1) {
-		m = pattern_memfd("chain", CHAIN_SIZE, SEED);
+		m = pattern_memfd("chain", size, SEED);
 	} else {
 		d = fdbox_attach("chain");
 		ASSERT_LE(0, d);
-		m = retrieve_checked(_metadata, d, "ram", CHAIN_SIZE, SEED);
+		m = retrieve_checked(_metadata, d, "ram", size, SEED);
 	}
 	ASSERT_LE(0, m);
-	map = mmap(NULL, CHAIN_SIZE, PROT_READ, MAP_SHARED, m, 0);
+	map = mmap(NULL, size, PROT_READ, MAP_SHARED, m, 0);
 	ASSERT_NE(MAP_FAILED, map);
-	snprintf(got, sizeof(got), "%llx", (unsigned long long)fdbox_pfn_hash(map, CHAIN_SIZE));
-	munmap(map, CHAIN_SIZE);
+	snprintf(got, sizeof(got), "%llx", (unsigned long long)fdbox_pfn_hash(map, size));
+	munmap(map, size);
 	if (fdbox_stage > 1) {
 		ASSERT_EQ(0, fdbox_cmdline_get("fdbox.pfns", want, sizeof(want)));
 		EXPECT_STREQ(want, got) TH_LOG("not the same pages as stage 1");
 		strcpy(got, want);
+		free_kb = fdbox_free_kb();
+		ASSERT_LT(0, free_kb);
+		ksft_print_msg("stage %d: %ld kB free with the memfd retrieved\n",
+			       fdbox_stage, free_kb);
 	}
-	if (fdbox_stage == 4)
+	if (fdbox_stage > 2) {
+		ASSERT_EQ(0, fdbox_cmdline_get("fdbox.free", base, sizeof(base)));
+		EXPECT_GE(free_kb, atol(base) - atol(base) / 100)
+			TH_LOG("free memory drifted from %s kB to %ld kB", base, free_kb);
+		EXPECT_LE(free_kb, atol(base) + atol(base) / 100)
+			TH_LOG("free memory drifted from %s kB to %ld kB", base, free_kb);
+		free_kb = atol(base);
+	}
+	if (fdbox_stage == atoi(stages))
 		return;
 	s = fdbox_session("chain");
 	ASSERT_LE(0, s);
@@ -1072,9 +1247,9 @@ TEST_F(chain, carry_again)
 	close(m);
 	if (d >= 0)
 		close(d);
-	snprintf(want, sizeof(want), "fdbox.pfns=%s", got);
+	snprintf(next, sizeof(next), "fdbox.pfns=%s fdbox.free=%ld", got, free_kb);
 	ASSERT_GT(fdbox_hold_forever(), 0);
-	ASSERT_EQ(0, fdbox_next_load(want));
+	ASSERT_EQ(0, fdbox_next_load(next));
 }
 
 /* ---- handler_failure: the kexec is refused, nothing changes ---- */
