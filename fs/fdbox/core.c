@@ -162,19 +162,18 @@ int fdbox_list_arg(struct fdbox_list *arg, unsigned long uarg, bool sessions)
 int fdbox_list_collect(const struct fdbox_list *arg, size_t entry_size,
 		       fdbox_fill_fn fill, void *priv, struct fdbox_listing *l)
 {
-	unsigned int room = min_t(unsigned int, arg->count, FDBOX_LIST_MAX);
+	unsigned int i;
 
+	/* Count first: a big count on a short list costs no big buffer. */
+	for (l->total = 0; fill(priv, l->total, NULL); l->total++)
+		;
+	l->filled = min3(arg->count, l->total, (unsigned int)FDBOX_LIST_MAX);
 	l->entry_size = entry_size;
-	l->buf = room ? kvcalloc(room, entry_size, GFP_KERNEL) : NULL;
-	if (room && !l->buf)
+	l->buf = l->filled ? kvcalloc(l->filled, entry_size, GFP_KERNEL) : NULL;
+	if (l->filled && !l->buf)
 		return -ENOMEM;
-	for (l->total = 0; ; l->total++) {
-		void *entry = l->total < room ? l->buf + l->total * entry_size : NULL;
-
-		if (!fill(priv, l->total, entry))
-			break;
-	}
-	l->filled = min(room, l->total);
+	for (i = 0; i < l->filled; i++)
+		fill(priv, i, l->buf + i * entry_size);
 	return 0;
 }
 

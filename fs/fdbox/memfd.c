@@ -41,6 +41,7 @@
 #include <linux/libfdt.h>
 #include <linux/mm.h>
 #include <linux/pagemap.h>
+#include <linux/sched/signal.h>
 #include <linux/shmem_fs.h>
 #include <linux/slab.h>
 #include <linux/xarray.h>
@@ -102,6 +103,11 @@ static int memfd_hold_all(struct inode *inode, struct fdbox_memfd *m)
 		struct folio *folio;
 		pgoff_t next;
 
+		/* A killed depositor should not finish a GiB it will undo. */
+		if (fatal_signal_pending(current)) {
+			err = -EINTR;
+			break;
+		}
 		if (!xa_find(&inode->i_mapping->i_pages, &index, end - 1, XA_PRESENT))
 			break;
 		/* Swaps in, and zeroes a fallocated folio; never allocates. */
@@ -453,7 +459,11 @@ static int memfd_restore_folio(struct file *file, u64 phys, unsigned int order,
 		folio_put(folio);
 		return -EINVAL;
 	}
-	err = shmem_insert_folio(file, folio, index);
+	/*
+	 * The folio is out of KHO now: failing to index it would lose its
+	 * contents, and a retry could not take it again.
+	 */
+	err = shmem_insert_folio(file, folio, index, GFP_KERNEL | __GFP_NOFAIL);
 	folio_put(folio);
 	*next = index + (1UL << order);
 	return err;

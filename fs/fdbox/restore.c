@@ -46,6 +46,7 @@ struct fdbox_in_item {
 	const struct fdbox_handler *handler;
 	int node;
 	bool retrieved;
+	struct file *file;		/* rebuilt, but the fd never got out */
 };
 
 struct fdbox_in_session {
@@ -100,7 +101,9 @@ static void fdbox_in_discard_item(struct fdbox_in_session *s,
 				  struct fdbox_in_item *item)
 {
 	if (!item->retrieved) {
-		if (item->handler)
+		if (item->file)
+			fput(item->file);	/* the file owns the memory now */
+		else if (item->handler)
 			item->handler->discard(fdbox_in_fdt, item->node);
 		else
 			pr_warn("session %s: item %s (%s) has no handler here; its memory stays reserved until the next kexec\n",
@@ -172,6 +175,9 @@ static int fdbox_in_parse_session(const void *fdt, int snode)
 		if (!item->compatible || len < 1 || item->compatible[len - 1])
 			item->compatible = "(none)";
 		item->handler = fdbox_handler_for_compatible(item->compatible);
+		if (!item->handler)
+			pr_warn("session %s: item %s: no handler for %s in this kernel; it cannot be retrieved\n",
+				s->name, label, item->compatible);
 		list_add_tail(&item->list, &s->items);
 		s->nr_items++;
 	}
@@ -384,7 +390,12 @@ static int fdbox_retrieve(struct fdbox_reader *r, unsigned long uarg)
 		return fd;
 
 	trace_fdbox_retrieve_start(r->session->name, item->label);
-	file = item->handler->restore(fdbox_in_fdt, item->node, &untouched);
+	if (item->file) {
+		file = item->file;
+		item->file = NULL;
+	} else {
+		file = item->handler->restore(fdbox_in_fdt, item->node, &untouched);
+	}
 	trace_fdbox_retrieve_end(r->session->name, item->label, PTR_ERR_OR_ZERO(file));
 	if (IS_ERR(file)) {
 		put_unused_fd(fd);
@@ -398,18 +409,18 @@ static int fdbox_retrieve(struct fdbox_reader *r, unsigned long uarg)
 		kfree(item);
 		return PTR_ERR(file);
 	}
-	r->session->nr_items--;
-	item->retrieved = true;
 	if (put_user(fd, &uret->fd)) {
-		fput(file);
+		/* The pointer went bad meanwhile: keep the file for a retry. */
+		item->file = file;
 		put_unused_fd(fd);
 		return -EFAULT;
 	}
+	r->session->nr_items--;
+	item->retrieved = true;
 	fd_install(fd, file);
 	return 0;
 }
 
-/* FDBOX_DISCARD: an item of the attached session, or of an unattached one. */
 /* FDBOX_DISCARD: an item of the attached session, or of an unattached one. */
 static int fdbox_discard(struct fdbox_reader *r, unsigned long uarg)
 {

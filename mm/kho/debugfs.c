@@ -14,8 +14,8 @@
  *	preserved folios and bytes, subtrees, and what the memory map costs:
  *	extents, bitmaps, map bytes, FDT bytes
  * ``kho/out/corrupt``
- *	testing only: damage the next handover on purpose ("none", "fdt",
- *	"header", "outside-ram", "overlap", "compatible")
+ *	testing only: damage the next handover on purpose, one way of
+ *	kho_corrupt_names[] ("none" to stop)
  * ``kho/in/fdt``
  *	the FDT received from the previous kernel, if any
  * ``kho/in/stats``
@@ -145,6 +145,16 @@ static const char * const kho_corrupt_names[] = {
 	[KHO_CORRUPT_OUTSIDE_RAM] = "outside-ram",
 	[KHO_CORRUPT_OVERLAP] = "overlap",
 	[KHO_CORRUPT_COMPATIBLE] = "compatible",
+	[KHO_CORRUPT_VERSION] = "version",
+	[KHO_CORRUPT_FDT_MAGIC] = "fdt-magic",
+	[KHO_CORRUPT_TRUNCATED] = "truncated",
+	[KHO_CORRUPT_EXTENT_ALIGN] = "extent-align",
+	[KHO_CORRUPT_EXTENTS_LEN] = "extents-length",
+	[KHO_CORRUPT_BITMAP_ALIGN] = "bitmap-align",
+	[KHO_CORRUPT_NO_SCRATCH] = "no-scratch",
+	[KHO_CORRUPT_IN_SCRATCH] = "in-scratch",
+	[KHO_CORRUPT_SUBTREE] = "subtree-compatible",
+	[KHO_CORRUPT_HANDLER] = "handler-compatible",
 };
 
 static ssize_t kho_corrupt_write(struct file *file, const char __user *ubuf,

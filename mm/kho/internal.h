@@ -85,6 +85,17 @@ enum kho_corrupt {
 	KHO_CORRUPT_OUTSIDE_RAM,	/* a valid-looking extent outside RAM */
 	KHO_CORRUPT_OVERLAP,	/* two extents over the same pages */
 	KHO_CORRUPT_COMPATIBLE,	/* unknown root compatible string */
+	/* The rest keep both checksums valid: only content checks see them. */
+	KHO_CORRUPT_VERSION,	/* unknown header version */
+	KHO_CORRUPT_FDT_MAGIC,	/* not an FDT */
+	KHO_CORRUPT_TRUNCATED,	/* the header announces half the FDT */
+	KHO_CORRUPT_EXTENT_ALIGN,	/* an extent not aligned to its order */
+	KHO_CORRUPT_EXTENTS_LEN,	/* extents cut mid-entry */
+	KHO_CORRUPT_BITMAP_ALIGN,	/* a bitmap window not aligned */
+	KHO_CORRUPT_NO_SCRATCH,	/* the scratch table is gone */
+	KHO_CORRUPT_IN_SCRATCH,	/* an extent inside scratch */
+	KHO_CORRUPT_SUBTREE,	/* a subtree's own compatible unknown */
+	KHO_CORRUPT_HANDLER,	/* a compatible inside a subtree unknown */
 };
 
 extern enum kho_corrupt kho_corrupt_mode;

@@ -1200,7 +1200,7 @@ static size_t chain_size(void)
 
 FDBOX_STAGE_FIXTURE(chain);
 
-TEST_F(chain, carry_again)
+TEST_F_TIMEOUT(chain, carry_again, 600)
 {
 	const char *stages = getenv("FDBOX_STAGES");
 	size_t size = chain_size();
