@@ -1193,17 +1193,24 @@ static void replace_one(struct fuzzer *f)
 	s = &pool[i];
 	pthread_mutex_lock(&pool_lock);
 	__atomic_add_fetch(&s->gen, 1, __ATOMIC_RELEASE);
-	close(s->fd);
 	if (i < SLOT_DES)
 		fd = new_session(r, -1, -1);
 	else if (i < SLOT_MEMFD)
 		fd = new_reader();
 	else
 		fd = new_memfd(r);
+	/*
+	 * Built on a fresh fd number, then moved over the slot's (closing
+	 * the old file): a thread holding the slot's number never finds it
+	 * closed, or reused by a file still being set up.
+	 */
+	if (fd >= 0 && dup2(fd, s->fd) < 0)
+		fd = -errno;
+	else if (fd >= 0)
+		close(fd);
 	if (fd < 0 && count_failure())
 		say("FAIL: seed %llu thread %d: cannot replace pool slot %u: %s", seed, f->id, i,
 		    ename(-fd));
-	__atomic_store_n(&s->fd, fd, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&s->gen, 1, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&pool_lock);
 	f->replaced++;
