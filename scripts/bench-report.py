@@ -23,6 +23,7 @@ CARRIED = ["deposit_s", "finalize_s", "kexec_s", "retrieve_s", "first_read_s"]
 TOTAL = {
     "fdbox": CARRIED,
     "fdbox-thp": CARRIED,
+    "fdbox-hugetlb": CARRIED,
     "luo": ["deposit_s", "kexec_s", "retrieve_s", "first_read_s"],
     "luo-thp": ["deposit_s", "kexec_s", "retrieve_s", "first_read_s"],
     "copy": ["save_s", "kexec_s", "retrieve_s", "first_read_s"],
@@ -34,6 +35,7 @@ TOTAL = {
 BLACKOUT = {
     "fdbox": ["kexec_s", "retrieve_s"],
     "fdbox-thp": ["kexec_s", "retrieve_s"],
+    "fdbox-hugetlb": ["kexec_s", "retrieve_s"],
     "luo": ["kexec_s", "retrieve_s"],
     "luo-thp": ["kexec_s", "retrieve_s"],
     "copy": ["save_s", "kexec_s", "retrieve_s"],
@@ -154,7 +156,10 @@ def main():
            "| ---: | ---: | ---: |"]
     luo_floor = med("luo-floor", 0, "kexec_s")
     has_peer = luo_floor is not None
-    modes = ("fdbox", "fdbox-thp") + (("luo", "luo-thp") if has_peer else ()) + ("copy",)
+    # Modes a run had: hugetlb rows appear once the plan has them.
+    ran = {s["mode"] for s in done.values()}
+    ours = tuple(m for m in ("fdbox", "fdbox-thp", "fdbox-hugetlb") if m in ran)
+    modes = ours + (("luo", "luo-thp") if has_peer else ()) + ("copy",)
     for mib in sizes:
         copy_total = med("copy", mib, "total_s")
         for mode in modes:
@@ -201,7 +206,7 @@ def main():
            "| KHO: validate + index | KHO: keep pages out |",
            "| ---: | --- | ---: | ---: | ---: | ---: | ---: |"]
     for mib in [0] + sizes:
-        for mode in ("floor",) if mib == 0 else ("fdbox", "fdbox-thp", "copy"):
+        for mode in ("floor",) if mib == 0 else ours + ("copy",):
             k, u = med(mode, mib, "kexec_s"), med(mode, mib, "uptime_s")
             if k is None or u is None:
                 continue
@@ -214,7 +219,7 @@ def main():
            "| MiB | mode | memfd runs (B) | KHO map (B) | bytes per GiB |",
            "| ---: | --- | ---: | ---: | ---: |"]
     for mib in sizes:
-        for mode in ("fdbox", "fdbox-thp"):
+        for mode in ours:
             r, k, t = (med(mode, mib, m) for m in
                        ("memfd_metadata_bytes", "kho_map_bytes", "metadata_bytes"))
             if t is None:
@@ -232,16 +237,22 @@ def main():
     # Plot data: one row per size.
     with open(os.path.join(out, "plot.dat"), "w") as f:
         f.write("# mib fdbox_total thp_total copy_total floor fdbox_meta_per_gib "
-                "thp_meta_per_gib luo_total luo_thp_total\n")
+                "thp_meta_per_gib luo_total luo_thp_total hugetlb_total "
+                "hugetlb_meta_per_gib\n")
         for mib in sizes:
             row = [med("fdbox", mib, "total_s"), med("fdbox-thp", mib, "total_s"),
                    med("copy", mib, "total_s"), floor,
                    (med("fdbox", mib, "metadata_bytes") or 0) * GIB / mib,
                    (med("fdbox-thp", mib, "metadata_bytes") or 0) * GIB / mib,
-                   med("luo", mib, "total_s"), med("luo-thp", mib, "total_s")]
+                   med("luo", mib, "total_s"), med("luo-thp", mib, "total_s"),
+                   med("fdbox-hugetlb", mib, "total_s"),
+                   (med("fdbox-hugetlb", mib, "metadata_bytes") or 0) * GIB / mib]
             f.write(f"{mib} " + " ".join("NaN" if v is None else f"{v}" for v in row) + "\n")
     peer_lines = (", \\\n     '' u 1:8 w lp lw 2 t 'upstream LUO, 4 KiB pages', "
                   "\\\n     '' u 1:9 w lp lw 2 t 'upstream LUO, THP'") if has_peer else ""
+    huge = "fdbox-hugetlb" in ours
+    huge_time = ", \\\n     '' u 1:10 w lp lw 2 t 'fdbox, hugetlb 2 MiB pages'" if huge else ""
+    huge_meta = ", \\\n     '' u 1:11 w lp lw 2 t 'fdbox, hugetlb 2 MiB pages'" if huge else ""
     gp = f"""
 set terminal pngcairo size 900,560 noenhanced
 set datafile missing 'NaN'
@@ -256,12 +267,12 @@ set logscale y
 plot '{out}/plot.dat' u 1:4 w lp lw 2 t 'copy (io_uring, O_DIRECT)', \\
      '' u 1:2 w lp lw 2 t 'fdbox, 4 KiB pages', \\
      '' u 1:3 w lp lw 2 t 'fdbox, THP', \\
-     '' u 1:5 w l dt 2 t 'floor: kexec, nothing carried'{peer_lines}
+     '' u 1:5 w l dt 2 t 'floor: kexec, nothing carried'{huge_time}{peer_lines}
 set output '{out}/metadata.png'
 set title 'Handover metadata per GiB carried, median'
 set ylabel 'bytes per GiB'
 plot '{out}/plot.dat' u 1:6 w lp lw 2 t 'fdbox, 4 KiB pages', \\
-     '' u 1:7 w lp lw 2 t 'fdbox, THP', \\
+     '' u 1:7 w lp lw 2 t 'fdbox, THP'{huge_meta}, \\
      65536 w l dt 2 t 'target, 4 KiB pages: 64 KiB', 1024 w l dt 3 t 'target, THP: 1 KiB'
 """
     subprocess.run(["gnuplot"], input=gp, text=True, check=True)

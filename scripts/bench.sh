@@ -61,7 +61,7 @@ write_plan() {
 }
 
 plan=$out/plan
-write_plan "$plan" fdbox fdbox-thp copy
+write_plan "$plan" fdbox fdbox-thp fdbox-hugetlb copy
 steps=$(grep -vc '^#' "$plan")
 max=$(echo "$sizes" | tr ' ' '\n' | sort -n | tail -1)
 

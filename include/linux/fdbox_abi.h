@@ -95,4 +95,13 @@ struct fdbox_memfd_block {
 	__le32 crc;
 };
 
+/*
+ * memfd on hugetlbfs (MFD_HUGETLB), "fdbox,hugetlb-v1". The properties of
+ * "fdbox,memfd-v1", their meaning unchanged, plus:
+ *   hugetlb-shift  u32: log2 of the huge page size (21: 2 MiB, 30: 1 GiB)
+ * Every folio of the runs is one huge page: its order is hugetlb-shift
+ * minus PAGE_SHIFT, its index in base pages.
+ */
+#define FDBOX_HUGETLB_COMPATIBLE	"fdbox,hugetlb-v1"
+
 #endif /* _LINUX_FDBOX_ABI_H */

@@ -12,10 +12,14 @@
  * RAM by label, checks it, and resumes the guest.
  *
  *   fdbox-vmm [--size MIB] [--session NAME] [--label LABEL] [--guest G]
+ *             [--hugetlb[=2M|1G]]
  *   fdbox-vmm --restore [--session NAME] [--label LABEL] [--run SECONDS]
  *             [--guest G]
  *
  * G is kvm, thread or auto (the default: kvm if /dev/kvm opens).
+ * --hugetlb backs guest RAM with huge pages (2 MiB by default) from the
+ * hugetlb pool, as large hosts do; --size must be a multiple of their size.
+ * The restored RAM is on the same huge pages.
  *
  * Start prints "ready" once the RAM is deposited, then runs until killed
  * (or the kexec); SIGUSR1 finalizes the session ahead of the kexec.
@@ -39,6 +43,7 @@
 #include <sys/stat.h>
 #include <linux/fdbox.h>
 #include <linux/kvm.h>
+#include <linux/memfd.h>
 
 #define PAGE		4096UL
 #define RAM_MAGIC	0x4644424f58564d4dULL	/* "FDBOXVMM" */
@@ -414,7 +419,7 @@ static double now(void)
 }
 
 static int start(struct vm *vm, const char *session, const char *label,
-		 const char *mode)
+		 const char *mode, unsigned int memfd_flags)
 {
 	struct fdbox_set_name name = { .size = sizeof(name) };
 	struct fdbox_deposit dep = { .size = sizeof(dep) };
@@ -423,7 +428,7 @@ static int start(struct vm *vm, const char *session, const char *label,
 	int fd, s;
 
 	/* 1. Guest RAM: a memfd, filled as a guest would, and a guest running. */
-	fd = memfd_create("guest-ram", MFD_CLOEXEC);
+	fd = memfd_create("guest-ram", MFD_CLOEXEC | memfd_flags);
 	if (fd < 0 || ftruncate(fd, vm->size) < 0) {
 		perror("fdbox-vmm: guest RAM");
 		return 1;
@@ -456,8 +461,9 @@ static int start(struct vm *vm, const char *session, const char *label,
 		perror("fdbox-vmm: FDBOX_DEPOSIT");
 		return 1;
 	}
-	printf("ready: %zu MiB of guest RAM in session %s as %s, deposit %.3f s, %s running\n",
-	       vm->size >> 20, session, label, now() - t0, guest_kind(vm));
+	printf("ready: %zu MiB of guest RAM%s in session %s as %s, deposit %.3f s, %s running\n",
+	       vm->size >> 20, memfd_flags ? " on huge pages" : "", session, label,
+	       now() - t0, guest_kind(vm));
 	fflush(stdout);
 
 	/*
@@ -557,8 +563,11 @@ int main(int argc, char **argv)
 		{ "restore",	no_argument,		NULL, 'r' },
 		{ "run",	required_argument,	NULL, 't' },
 		{ "guest",	required_argument,	NULL, 'g' },
+		{ "hugetlb",	optional_argument,	NULL, 'h' },
 		{ 0 }
 	};
+	unsigned int memfd_flags = 0;
+	size_t hpage = PAGE;
 	const char *session = "fdbox-vmm", *label = "guest-ram", *mode = "auto";
 	int opt, run = 2;
 	bool do_restore = false;
@@ -584,9 +593,22 @@ int main(int argc, char **argv)
 		case 'g':
 			mode = optarg;
 			break;
+		case 'h':
+			if (!optarg || !strcmp(optarg, "2M")) {
+				memfd_flags = MFD_HUGETLB | MFD_HUGE_2MB;
+				hpage = 2UL << 20;
+			} else if (!strcmp(optarg, "1G")) {
+				memfd_flags = MFD_HUGETLB | MFD_HUGE_1GB;
+				hpage = 1UL << 30;
+			} else {
+				fprintf(stderr, "fdbox-vmm: --hugetlb takes 2M or 1G\n");
+				return 2;
+			}
+			break;
 		default:
 			fprintf(stderr,
 				"usage: %s [--size MIB] [--session NAME] [--label LABEL] [--guest G]\n"
+				"          [--hugetlb[=2M|1G]]\n"
 				"       %s --restore [--session NAME] [--label LABEL] [--run SECONDS] [--guest G]\n"
 				"G is kvm, thread or auto (kvm if /dev/kvm opens)\n",
 				argv[0], argv[0]);
@@ -601,9 +623,13 @@ int main(int argc, char **argv)
 		fprintf(stderr, "fdbox-vmm: --size must be at least 1 MiB\n");
 		return 2;
 	}
+	if (the_vm.size % hpage) {
+		fprintf(stderr, "fdbox-vmm: --size must be a multiple of the huge page size\n");
+		return 2;
+	}
 	signal(SIGTERM, on_signal);
 	signal(SIGUSR1, on_signal);
 	signal(SIGINT, on_signal);
 	return do_restore ? restore(&the_vm, session, label, run, mode) :
-			    start(&the_vm, session, label, mode);
+			    start(&the_vm, session, label, mode, memfd_flags);
 }

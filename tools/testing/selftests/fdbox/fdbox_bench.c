@@ -12,6 +12,8 @@
  *   floor      nothing carried: the cost of the kexec itself
  *   fdbox      a memfd of MIB, 4 KiB pages, deposited, carried zero-copy
  *   fdbox-thp  the same with transparent huge pages
+ *   fdbox-hugetlb  the same on 2 MiB hugetlb pages (MFD_HUGETLB), from a
+ *              pool sized for the step
  *   luo[-thp]  the same through upstream's LUO (luo_bench, PEER=luo)
  *   copy       the copy-based live update: the memfd written to a file
  *              on the virtio disk with O_DIRECT (io_uring, registered
@@ -56,6 +58,8 @@
 #define MNT		"/mnt"
 #define COPY_FILE	MNT "/mem.img"
 #define THP_SHMEM	"/sys/kernel/mm/transparent_hugepage/shmem_enabled"
+#define HUGE_2M		"/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages"
+#define MFD_HUGE_2M	(21U << 26)	/* MFD_HUGE_2MB */
 
 /* The copy path: 1 MiB requests, this many in flight. */
 #define IO_SIZE		MiB
@@ -124,7 +128,27 @@ static bool is_carried(const struct step *s)
 	size_t n = strlen(carrier_name);
 
 	return !strncmp(s->mode, carrier_name, n) &&
-	       (!s->mode[n] || !strcmp(s->mode + n, "-thp"));
+	       (!s->mode[n] || !strcmp(s->mode + n, "-thp") ||
+		!strcmp(s->mode + n, "-hugetlb"));
+}
+
+static bool is_hugetlb(const struct step *s)
+{
+	size_t n = strlen(s->mode);
+
+	return n > 8 && !strcmp(s->mode + n - 8, "-hugetlb");
+}
+
+/* A pool of exactly the 2 MiB pages the step needs (none for the others). */
+static void set_hugetlb_pool(unsigned long pages)
+{
+	char buf[32];
+	int fd = open(HUGE_2M, O_WRONLY);
+	int n = snprintf(buf, sizeof(buf), "%lu\n", pages);
+
+	if (fd < 0 || write(fd, buf, n) != n)
+		die(HUGE_2M);
+	close(fd);
 }
 
 static bool is_thp(const struct step *s)
@@ -223,7 +247,8 @@ static void start_step(const struct step *s)
 		exit(1);
 	}
 	set_thp(is_thp(s));
-	m = fdbox_memfd("bench", 0, size, &map);
+	set_hugetlb_pool(is_hugetlb(s) ? size / (2 * MiB) : 0);
+	m = fdbox_memfd("bench", is_hugetlb(s) ? MFD_HUGETLB | MFD_HUGE_2M : 0, size, &map);
 	if (m < 0) {
 		errno = -m;
 		die("memfd");

@@ -28,10 +28,11 @@
  * (the default) dumps a stack, and vm-verdict.sh fails on "Call Trace:".
  *
  * The objects, every one filled with a pattern and checked after the
- * kexec: a 256 KiB memfd of 4 KiB pages, a 4 MiB memfd of THP, and a
+ * kexec: a 256 KiB memfd of 4 KiB pages, a 4 MiB memfd of THP, a
  * 2 MiB memfd whose pages were allocated alternately with another file's
  * ("scattered": one run per page, more than the FDT takes inline, so its
- * runs go into preserved blocks, memfd_fill_blocks()).
+ * runs go into preserved blocks, fdbox_folios_describe()), and a 4 MiB
+ * memfd of 2 MiB hugetlb pages.
  *
  * Stage 1 (the fixture's tests run in file order):
  *   deposit         FDBOX_DEPOSIT of each object; after a failure the
@@ -90,6 +91,7 @@
 #define KHO_IN		"/sys/kernel/debug/kho/in/stats"
 #define DEBUGFS		"/sys/kernel/debug"
 #define THP_SHMEM	"/sys/kernel/mm/transparent_hugepage/shmem_enabled"
+#define HUGE_2M		"/sys/kernel/mm/hugepages/hugepages-2048kB"
 #define FAIL_NTH	"/proc/thread-self/fail-nth"
 
 /* More fault points than this in one call: something loops. */
@@ -111,12 +113,14 @@ struct fi_kind {
 	bool thp;		/* shmem THP while it is written */
 	bool scattered;		/* pages interleaved with another file's */
 	unsigned int copies;	/* for stage 2's retrieve loop */
+	bool hugetlb;		/* MFD_HUGETLB, 2 MiB pages */
 };
 
 static const struct fi_kind fi_kinds[] = {
 	{ "small",	256 * KiB,	false,	false,	48 },
 	{ "thp",	4 * MiB,	true,	false,	40 },
 	{ "scattered",	2 * MiB,	false,	true,	64 },
+	{ "hugetlb",	4 * MiB,	false,	false,	32,	true },
 };
 
 static uint64_t kexec_seed(unsigned int kind)
@@ -228,6 +232,24 @@ static long nth_disarm(int nth)
 
 /* ---- objects and state ---- */
 
+/* At least @pages free 2 MiB pages in the hugetlb pool. */
+static int hugetlb_pool_reserve(long pages)
+{
+	char buf[32];
+	long total, free;
+
+	if (fdbox_read_line(HUGE_2M "/nr_hugepages", buf, sizeof(buf)))
+		return -1;
+	total = atol(buf);
+	if (fdbox_read_line(HUGE_2M "/free_hugepages", buf, sizeof(buf)))
+		return -1;
+	free = atol(buf);
+	if (free >= pages)
+		return 0;
+	snprintf(buf, sizeof(buf), "%ld", total + 64);
+	return write_file(HUGE_2M "/nr_hugepages", buf);
+}
+
 /* A memfd of kind @k filled with the pattern of @seed; fd or -errno. */
 static int kind_memfd(const struct fi_kind *k, uint64_t seed)
 {
@@ -237,7 +259,10 @@ static int kind_memfd(const struct fi_kind *k, uint64_t seed)
 
 	if (set_shmem_thp(k->thp ? "always" : "never") && k->thp)
 		return -EOPNOTSUPP;
-	m = fdbox_memfd(k->name, MFD_CLOEXEC, k->size, &map);
+	if (k->hugetlb && hugetlb_pool_reserve(k->size / (2 * MiB)))
+		return -ENOMEM;
+	m = fdbox_memfd(k->name, MFD_CLOEXEC |
+			(k->hugetlb ? MFD_HUGETLB | (21U << 26) : 0), k->size, &map);
 	if (m < 0)
 		goto out;
 	if (k->scattered) {
@@ -267,7 +292,8 @@ out:
 /* 1 if @m's size is frozen (deposited), 0 if it can change, -errno. */
 static int size_frozen(int m, size_t size)
 {
-	if (ftruncate(m, size + PAGE))
+	/* A size hugetlb files can have too. */
+	if (ftruncate(m, size + 2 * MiB))
 		return errno == EPERM ? 1 : -errno;
 	return ftruncate(m, size) ? -errno : 0;
 }

@@ -30,6 +30,7 @@
  */
 #define _GNU_SOURCE
 #include <sched.h>
+#include <sys/mount.h>
 #include <sys/reboot.h>
 #include <sys/wait.h>
 #include <linux/capability.h>
@@ -167,9 +168,13 @@ TEST_F(ioctls_stage1, deposit)
 	EXPECT_EQ(-EOPNOTSUPP, fdbox_deposit(s, s, "itself"));
 	tf = open("/tmp/file", O_RDWR | O_CREAT, 0600);	/* tmpfs, not a memfd */
 	EXPECT_EQ(-EOPNOTSUPP, fdbox_deposit(s, tf, "tmpfile"));
-	hf = memfd_create("huge", MFD_HUGETLB);
-	if (hf >= 0)
-		EXPECT_EQ(-EOPNOTSUPP, fdbox_deposit(s, hf, "hugetlb"));
+	/* hugetlbfs, but a file of a mount of its own, not a memfd */
+	mkdir("/tmp/hugetlbfs", 0700);
+	hf = -1;
+	if (!mount("none", "/tmp/hugetlbfs", "hugetlbfs", 0, NULL))
+		hf = open("/tmp/hugetlbfs/file", O_RDWR | O_CREAT, 0600);
+	EXPECT_LE(0, hf);
+	EXPECT_EQ(-EOPNOTSUPP, fdbox_deposit(s, hf, "hugetlbfs"));
 
 	arg.fd = m;
 	strcpy(arg.label, "m");
@@ -190,6 +195,8 @@ TEST_F(ioctls_stage1, deposit)
 	close(p[0]);
 	close(p[1]);
 	close(tf);
+	close(hf);
+	umount2("/tmp/hugetlbfs", MNT_DETACH);
 	close(s);
 	close(s2);
 	close(unnamed);

@@ -1,0 +1,422 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * fdbox: the folios a memory file's handler holds, and the runs that
+ * describe them in the handover.
+ */
+
+/**
+ * DOC: held folios and their runs
+ *
+ * A handler of a file backed by folios (memfd on shmem, on hugetlbfs)
+ * holds each folio of the file with a reference and preserves it with
+ * kho_preserve_folio(). At freeze the held folios, in file order, are
+ * merged into runs (struct fdbox_memfd_run): a few go into the FDT, more
+ * into blocks of preserved memory. In the next kernel the runs are
+ * walked in file order and each folio is handed to the handler, or
+ * released to the page allocator.
+ */
+
+#define pr_fmt(fmt) "fdbox: " fmt
+
+#include <linux/crc32.h>
+#include <linux/io.h>
+#include <linux/kho.h>
+#include <linux/libfdt.h>
+#include <linux/log2.h>
+#include <linux/mm.h>
+#include <linux/slab.h>
+
+#include "folios.h"
+
+void fdbox_folios_init(struct fdbox_folios *f)
+{
+	memset(f, 0, sizeof(*f));
+	xa_init(&f->held);
+}
+
+/* Hold and preserve @folio; takes over the caller's reference. */
+int fdbox_folios_hold(struct fdbox_folios *f, struct folio *folio)
+{
+	int err = -EFBIG;
+
+	if (folio->index > FDBOX_MEMFD_INDEX_MASK)
+		goto put;
+	err = kho_preserve_folio(folio);
+	if (err)
+		goto put;
+	err = xa_err(xa_store(&f->held, folio->index, folio, GFP_KERNEL));
+	if (err) {
+		kho_unpreserve_folio(folio);
+		goto put;
+	}
+	f->nr_pages += folio_nr_pages(folio);
+	return 0;
+put:
+	folio_put(folio);
+	return err;
+}
+
+bool fdbox_folios_holds(struct fdbox_folios *f, struct folio *folio)
+{
+	return xa_load(&f->held, folio->index) == folio;
+}
+
+/* Unpreserve and let go of every folio held. */
+void fdbox_folios_drop(struct fdbox_folios *f)
+{
+	struct folio *folio;
+	unsigned long index;
+
+	xa_for_each(&f->held, index, folio) {
+		kho_unpreserve_folio(folio);
+		folio_put(folio);
+		cond_resched();
+	}
+	xa_destroy(&f->held);
+	f->nr_pages = 0;
+}
+
+struct runs_builder {
+	struct fdbox_folios *f;
+	unsigned long nr;		/* runs emitted */
+	u64 phys, index, count;		/* the open run */
+	unsigned int order;
+	bool down;			/* it goes down in memory, */
+	unsigned int shift;		/* in chunks of 2^shift folios */
+};
+
+static void runs_emit(struct runs_builder *r)
+{
+	struct fdbox_folios *f = r->f;
+
+	if (!r->count)
+		return;
+	if (f->inline_runs || f->block_va) {
+		unsigned long b = r->nr / FDBOX_MEMFD_BLOCK_RUNS;
+		struct fdbox_memfd_run *run;
+
+		if (f->inline_runs)
+			run = &f->inline_runs[r->nr];
+		else
+			run = (struct fdbox_memfd_run *)f->block_va[b] +
+			      r->nr % FDBOX_MEMFD_BLOCK_RUNS;
+		run->phys_order = cpu_to_le64(r->phys | r->order |
+					      (r->down ? FDBOX_MEMFD_RUN_DOWN : 0) |
+					      ((u64)r->shift << FDBOX_MEMFD_SHIFT_SHIFT));
+		run->index_nr = cpu_to_le64(r->index |
+					    ((r->count - 1) << FDBOX_MEMFD_INDEX_BITS));
+	}
+	r->nr++;
+	r->count = 0;
+}
+
+/* Where folio @j of a run is: see struct fdbox_memfd_run. */
+static u64 run_folio_phys(u64 phys, unsigned int order, bool down,
+			  unsigned int shift, u64 j)
+{
+	unsigned int fshift = order + PAGE_SHIFT;
+	u64 chunk_mask = (1ULL << shift) - 1;
+
+	if (!down)
+		return phys + (j << fshift);
+	return phys + ((j & chunk_mask) << fshift) - ((j & ~chunk_mask) << fshift);
+}
+
+/*
+ * Does the folio at @index extend the open run? A run going up that meets
+ * a folio just below its start turns into one going down, in chunks of
+ * its length so far (a power of two).
+ */
+static bool runs_extend(struct runs_builder *r, unsigned long index,
+			unsigned int order, u64 phys)
+{
+	u64 step = r->count << order;
+
+	if (!r->count || order != r->order || r->count >= FDBOX_MEMFD_MAX_RUN ||
+	    index != r->index + step)
+		return false;
+	if (phys == run_folio_phys(r->phys, order, r->down, r->shift, r->count))
+		return true;
+	if (!r->down && is_power_of_2(r->count) && ilog2(r->count) <= 31 &&
+	    phys + (step << PAGE_SHIFT) == r->phys) {
+		r->down = true;
+		r->shift = ilog2(r->count);
+		return true;
+	}
+	return false;
+}
+
+/* Walk the held folios in file order, merging them into runs. */
+static unsigned long runs_make(struct fdbox_folios *f)
+{
+	struct runs_builder r = { .f = f };
+	struct folio *folio;
+	unsigned long index;
+
+	xa_for_each(&f->held, index, folio) {
+		unsigned int order = folio_order(folio);
+		u64 phys = PFN_PHYS(folio_pfn(folio));
+
+		cond_resched();
+		if (runs_extend(&r, index, order, phys)) {
+			r.count++;
+			continue;
+		}
+		runs_emit(&r);
+		r.phys = phys;
+		r.index = index;
+		r.order = order;
+		r.down = false;
+		r.shift = 0;
+		r.count = 1;
+	}
+	runs_emit(&r);
+	return r.nr;
+}
+
+static size_t block_bytes(unsigned long nr_runs)
+{
+	return PAGE_ALIGN(nr_runs * sizeof(struct fdbox_memfd_run));
+}
+
+static unsigned long block_runs(struct fdbox_folios *f, unsigned int b)
+{
+	return min_t(unsigned long, f->nr_runs - (unsigned long)b * FDBOX_MEMFD_BLOCK_RUNS,
+		     FDBOX_MEMFD_BLOCK_RUNS);
+}
+
+/* Free what fdbox_folios_describe() built, or the part it got to. */
+void fdbox_folios_undescribe(struct fdbox_folios *f)
+{
+	unsigned int b;
+
+	for (b = 0; f->block_va && b < f->nr_blocks; b++) {
+		size_t bytes = block_bytes(block_runs(f, b));
+
+		if (!f->block_va[b])
+			break;
+		if (f->blocks[b].phys)
+			kho_unpreserve_phys(virt_to_phys(f->block_va[b]), bytes);
+		free_pages_exact(f->block_va[b], bytes);
+	}
+	kfree(f->block_va);
+	kfree(f->blocks);
+	kfree(f->inline_runs);
+	f->inline_runs = NULL;
+	f->block_va = NULL;
+	f->blocks = NULL;
+	f->nr_blocks = 0;
+	f->nr_runs = 0;
+}
+
+/*
+ * Describe the held folios as runs, inline or in preserved blocks. On
+ * error the caller calls fdbox_folios_undescribe().
+ */
+int fdbox_folios_describe(struct fdbox_folios *f)
+{
+	unsigned int b;
+	int err;
+
+	f->nr_runs = runs_make(f);
+	if (f->nr_runs <= FDBOX_MEMFD_INLINE_RUNS) {
+		if (!f->nr_runs)
+			return 0;
+		f->inline_runs = kcalloc(f->nr_runs, sizeof(*f->inline_runs), GFP_KERNEL);
+		if (!f->inline_runs)
+			return -ENOMEM;
+		runs_make(f);
+		return 0;
+	}
+	f->nr_blocks = DIV_ROUND_UP(f->nr_runs, FDBOX_MEMFD_BLOCK_RUNS);
+	f->blocks = kcalloc(f->nr_blocks, sizeof(*f->blocks), GFP_KERNEL);
+	f->block_va = kcalloc(f->nr_blocks, sizeof(*f->block_va), GFP_KERNEL);
+	if (!f->blocks || !f->block_va)
+		return -ENOMEM;
+	for (b = 0; b < f->nr_blocks; b++) {
+		f->block_va[b] = alloc_pages_exact(block_bytes(block_runs(f, b)),
+						   GFP_KERNEL | __GFP_ZERO);
+		if (!f->block_va[b])
+			return -ENOMEM;
+	}
+	runs_make(f);	/* again, into the blocks this time */
+	for (b = 0; b < f->nr_blocks; b++) {
+		unsigned long nr = block_runs(f, b);
+		void *va = f->block_va[b];
+
+		err = kho_preserve_phys(virt_to_phys(va), block_bytes(nr));
+		if (err)
+			return err;
+		f->blocks[b].phys = cpu_to_le64(virt_to_phys(va));
+		f->blocks[b].nr_runs = cpu_to_le32(nr);
+		f->blocks[b].crc = cpu_to_le32(crc32_le(~0, va,
+							nr * sizeof(struct fdbox_memfd_run)));
+	}
+	return 0;
+}
+
+/* Add memfd-runs or memfd-blocks to the item's node; a libfdt error. */
+int fdbox_folios_serialize(struct fdbox_folios *f, void *fdt)
+{
+	if (f->inline_runs)
+		return fdt_property(fdt, "memfd-runs", f->inline_runs,
+				    f->nr_runs * sizeof(*f->inline_runs));
+	return fdt_property(fdt, "memfd-blocks", f->blocks,
+			    f->nr_blocks * sizeof(*f->blocks));
+}
+
+/* Bytes of handover metadata: the runs in the FDT, or the blocks. */
+u64 fdbox_folios_metadata(struct fdbox_folios *f)
+{
+	u64 bytes;
+	unsigned int b;
+
+	bytes = f->inline_runs ? f->nr_runs * sizeof(*f->inline_runs) :
+				 f->nr_blocks * sizeof(*f->blocks);
+	for (b = 0; b < f->nr_blocks; b++)
+		bytes += block_bytes(block_runs(f, b));
+	return bytes;
+}
+
+struct runs_walk {
+	unsigned int max_order;
+	fdbox_folio_restore_fn restore;	/* NULL: release everything */
+	void *priv;
+	pgoff_t next;			/* runs must go up in the file */
+	pgoff_t end;
+	int err;			/* once set, release the rest */
+};
+
+static int walk_folio(struct runs_walk *w, u64 phys, unsigned int order, u64 index)
+{
+	int err;
+
+	if (!IS_ALIGNED(index, 1UL << order) || index < w->next || index >= w->end)
+		return -EINVAL;
+	err = w->restore(w->priv, phys, order, index);
+	w->next = index + (1UL << order);
+	return err;
+}
+
+/* Hand the folios of @runs to the handler, or release them. */
+static void walk_runs(struct runs_walk *w, const struct fdbox_memfd_run *runs,
+		      unsigned long nr)
+{
+	unsigned long i;
+
+	for (i = 0; i < nr; i++) {
+		u64 po = le64_to_cpu(runs[i].phys_order);
+		u64 in = le64_to_cpu(runs[i].index_nr);
+		unsigned int order = po & FDBOX_MEMFD_ORDER_MASK;
+		bool down = po & FDBOX_MEMFD_RUN_DOWN;
+		unsigned int shift = (po & FDBOX_MEMFD_SHIFT_MASK) >> FDBOX_MEMFD_SHIFT_SHIFT;
+		u64 phys = po & ~FDBOX_MEMFD_FLAGS_MASK;
+		u64 index = in & FDBOX_MEMFD_INDEX_MASK;
+		u64 j, count = (in >> FDBOX_MEMFD_INDEX_BITS) + 1;
+		u64 last_chunk = ((count - 1) >> shift) << shift;
+
+		/* A run going down must not wrap below 0; up has no chunks. */
+		if (order > w->max_order || !PAGE_ALIGNED(phys) ||
+		    (down && (phys >> (order + PAGE_SHIFT)) < last_chunk) ||
+		    (!down && shift)) {
+			w->err = w->err ?: -EINVAL;
+			continue;
+		}
+		for (j = 0; j < count; j++) {
+			u64 fphys = run_folio_phys(phys, order, down, shift, j);
+
+			if (!w->err)
+				w->err = walk_folio(w, fphys, order, index + (j << order));
+			if (w->err)
+				kho_release_folio(fphys);
+			cond_resched();
+		}
+	}
+}
+
+static int walk(const struct fdbox_folios_in *in, struct runs_walk *w)
+{
+	const struct fdbox_memfd_run *runs;
+	unsigned int b;
+
+	walk_runs(w, in->runs, in->nr_runs);
+	for (b = 0; b < in->nr_blocks; b++) {
+		u64 bphys = le64_to_cpu(in->blocks[b].phys);
+		u32 nr = le32_to_cpu(in->blocks[b].nr_runs);
+		size_t bytes = block_bytes(nr);
+
+		if (!nr || nr > FDBOX_MEMFD_BLOCK_RUNS || kho_restore_phys(bphys, bytes)) {
+			pr_err("block %u of an item's runs is not preserved memory; its pages stay reserved\n",
+			       b);
+			w->err = w->err ?: -EINVAL;
+			continue;
+		}
+		runs = phys_to_virt(bphys);
+		if (crc32_le(~0, runs, nr * sizeof(*runs)) == le32_to_cpu(in->blocks[b].crc)) {
+			walk_runs(w, runs, nr);
+		} else {
+			pr_err("block %u of an item's runs fails its checksum; its pages stay reserved\n",
+			       b);
+			w->err = w->err ?: -EINVAL;
+		}
+		free_pages_exact((void *)runs, bytes);
+	}
+	return w->err;
+}
+
+/**
+ * fdbox_folios_parse - find the runs of an item node
+ * @fdt: the handover FDT
+ * @node: the item's node
+ * @in: filled with the runs and blocks found
+ *
+ * Return: false if they are malformed.
+ */
+bool fdbox_folios_parse(const void *fdt, int node, struct fdbox_folios_in *in)
+{
+	int len;
+
+	in->runs = fdt_getprop(fdt, node, "memfd-runs", &len);
+	in->nr_runs = in->runs ? len / sizeof(*in->runs) : 0;
+	if (in->runs && len % sizeof(*in->runs))
+		return false;
+	in->blocks = fdt_getprop(fdt, node, "memfd-blocks", &len);
+	in->nr_blocks = in->blocks ? len / sizeof(*in->blocks) : 0;
+	if (in->blocks && len % sizeof(*in->blocks))
+		return false;
+	return true;
+}
+
+/**
+ * fdbox_folios_restore - hand every folio of an item to its handler
+ * @in: the item's runs
+ * @max_order: the largest folio order the handler takes
+ * @end: the file's size in pages: every folio must end before it
+ * @restore: called for each folio, in file order
+ * @priv: its first argument
+ *
+ * Once a folio is out of order, or @restore fails, the rest is released.
+ * Every block of runs is freed either way.
+ *
+ * Return: 0, or the first error.
+ */
+int fdbox_folios_restore(const struct fdbox_folios_in *in, unsigned int max_order,
+			 pgoff_t end, fdbox_folio_restore_fn restore, void *priv)
+{
+	struct runs_walk w = {
+		.max_order = max_order, .restore = restore, .priv = priv, .end = end,
+	};
+
+	return walk(in, &w);
+}
+
+/**
+ * fdbox_folios_release - give every folio of an item to the page allocator
+ * @in: the item's runs
+ */
+void fdbox_folios_release(const struct fdbox_folios_in *in)
+{
+	struct runs_walk w = { .err = -ECANCELED };
+
+	walk(in, &w);
+}

@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * fdbox: the folios a memory file's handler holds, and the runs that
+ * describe them in the handover (struct fdbox_memfd_run).
+ */
+#ifndef _FS_FDBOX_FOLIOS_H
+#define _FS_FDBOX_FOLIOS_H
+
+#include <linux/fdbox_abi.h>
+#include <linux/types.h>
+#include <linux/xarray.h>
+
+struct folio;
+
+/**
+ * struct fdbox_folios - the folios of one file, held and preserved
+ * @held: the file index of each folio's first page -> the folio
+ * @nr_pages: base pages held
+ * @inline_runs: from describe to undescribe, few runs: in the FDT
+ * @blocks: many runs: the blocks of preserved memory holding them
+ * @block_va: where each block is mapped
+ * @nr_blocks: how many blocks
+ * @nr_runs: how many runs
+ */
+struct fdbox_folios {
+	struct xarray held;
+	unsigned long nr_pages;
+	struct fdbox_memfd_run *inline_runs;
+	struct fdbox_memfd_block *blocks;
+	void **block_va;
+	unsigned int nr_blocks;
+	unsigned long nr_runs;
+};
+
+void fdbox_folios_init(struct fdbox_folios *f);
+int fdbox_folios_hold(struct fdbox_folios *f, struct folio *folio);
+bool fdbox_folios_holds(struct fdbox_folios *f, struct folio *folio);
+void fdbox_folios_drop(struct fdbox_folios *f);
+int fdbox_folios_describe(struct fdbox_folios *f);
+void fdbox_folios_undescribe(struct fdbox_folios *f);
+int fdbox_folios_serialize(struct fdbox_folios *f, void *fdt);
+u64 fdbox_folios_metadata(struct fdbox_folios *f);
+
+/* In the next kernel: the runs of an item node. */
+struct fdbox_folios_in {
+	const struct fdbox_memfd_run *runs;
+	unsigned long nr_runs;
+	const struct fdbox_memfd_block *blocks;
+	unsigned int nr_blocks;
+};
+
+/*
+ * Put the preserved folio at @phys, of @order, at @index of the file
+ * being rebuilt. On error, the folio may be left preserved: the walk
+ * releases it.
+ */
+typedef int (*fdbox_folio_restore_fn)(void *priv, phys_addr_t phys,
+				      unsigned int order, pgoff_t index);
+
+bool fdbox_folios_parse(const void *fdt, int node, struct fdbox_folios_in *in);
+int fdbox_folios_restore(const struct fdbox_folios_in *in, unsigned int max_order,
+			 pgoff_t end, fdbox_folio_restore_fn restore, void *priv);
+void fdbox_folios_release(const struct fdbox_folios_in *in);
+
+#endif /* _FS_FDBOX_FOLIOS_H */
