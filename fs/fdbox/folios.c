@@ -28,6 +28,9 @@
 
 #include "folios.h"
 
+/* The largest order a run may have: order + PAGE_SHIFT stays below 64. */
+#define FDBOX_RELEASE_MAX_ORDER	(63 - PAGE_SHIFT - 1)
+
 void fdbox_folios_init(struct fdbox_folios *f)
 {
 	memset(f, 0, sizeof(*f));
@@ -416,7 +419,8 @@ int fdbox_folios_restore(const struct fdbox_folios_in *in, unsigned int max_orde
  */
 void fdbox_folios_release(const struct fdbox_folios_in *in)
 {
-	struct runs_walk w = { .err = -ECANCELED };
+	/* KHO frees only what it recorded, at the order it recorded. */
+	struct runs_walk w = { .max_order = FDBOX_RELEASE_MAX_ORDER, .err = -ECANCELED };
 
 	walk(in, &w);
 }

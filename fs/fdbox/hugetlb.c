@@ -91,6 +91,22 @@ static int hugetlb_hold_all(struct inode *inode, struct fdbox_folios *f)
 	return err;
 }
 
+/* hugetlb keeps a poisoned page in the file: it must not be carried. */
+static int hugetlb_check_poison(struct fdbox_folios *f)
+{
+	struct folio *folio;
+	unsigned long index;
+
+	xa_for_each(&f->held, index, folio) {
+		if (folio_test_hwpoison(folio)) {
+			pr_warn("huge page at %llu of a memfd is poisoned: not carried\n",
+				(u64)index << PAGE_SHIFT);
+			return -EIO;
+		}
+	}
+	return 0;
+}
+
 static int hugetlb_preserve(struct file *file, void **state)
 {
 	struct inode *inode = file_inode(file);
@@ -141,6 +157,8 @@ static int hugetlb_freeze(struct file *file, void *state)
 	/* Pages faulted into holes since the deposit; no more can come. */
 	if (READ_ONCE(inode->i_mapping->nrpages) != f->nr_pages)
 		err = hugetlb_hold_all(inode, f);
+	if (!err)
+		err = hugetlb_check_poison(f);
 	if (!err)
 		err = fdbox_folios_describe(f);
 	if (err) {

@@ -53,6 +53,7 @@ bool kho_memblock_free_pages(struct page *page, unsigned long pfn,
 int kho_locate_mem_hole(struct kexec_buf *kbuf,
 			int (*func)(struct resource *, void *));
 bool kho_is_scratch_page(struct page *page);
+bool kho_scratch_only(void);
 size_t kho_setup_data_size(struct kimage *image);
 void kho_fill_setup_data(struct kimage *image, void *data);
 int kho_kexec_prepare(struct kimage *image);
@@ -82,6 +83,7 @@ static inline bool kho_memblock_free_pages(struct page *page, unsigned long pfn,
 static inline int kho_locate_mem_hole(struct kexec_buf *kbuf,
 				      int (*func)(struct resource *, void *)) { return 0; }
 static inline bool kho_is_scratch_page(struct page *page) { return false; }
+static inline bool kho_scratch_only(void) { return false; }
 static inline size_t kho_setup_data_size(struct kimage *image) { return 0; }
 static inline void kho_fill_setup_data(struct kimage *image, void *data) { }
 static inline int kho_kexec_prepare(struct kimage *image) { return 0; }

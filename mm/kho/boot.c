@@ -561,6 +561,21 @@ static const char * __init kho_in_claim(void)
 }
 
 /**
+ * kho_scratch_only - is every memblock allocation made in scratch now?
+ *
+ * True in a kernel that received a handover, from kho_memblock_setup() to
+ * kho_memblock_release(). What is allocated then must be given back as
+ * memblock memory, never to the page allocator as the allocator's own
+ * pages: scratch has to stay free for the next kexec.
+ *
+ * Return: true while memory outside scratch is held.
+ */
+bool __init kho_scratch_only(void)
+{
+	return kho_in_pending;
+}
+
+/**
  * kho_memblock_release - switch from scratch-only to normal memory
  *
  * Called by memblock_free_all() before memory goes to the page allocator.
