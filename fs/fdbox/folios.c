@@ -355,7 +355,8 @@ static int walk(const struct fdbox_folios_in *in, struct runs_walk *w)
 			continue;
 		}
 		runs = phys_to_virt(bphys);
-		if (crc32_le(~0, runs, nr * sizeof(*runs)) == le32_to_cpu(in->blocks[b].crc)) {
+		if (crc32_le(~0, (const u8 *)runs, nr * sizeof(*runs)) ==
+		    le32_to_cpu(in->blocks[b].crc)) {
 			walk_runs(w, runs, nr);
 		} else {
 			pr_err("block %u of an item's runs fails its checksum; its pages stay reserved\n",

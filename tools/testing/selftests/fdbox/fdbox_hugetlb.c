@@ -115,14 +115,17 @@ static int huge_memfd(const char *name, size_t hpage, size_t size)
 	return fd;
 }
 
-/* Does a store at @p die of SIGBUS? (in a child: the caller survives) */
+/*
+ * Does a store at @p die of SIGBUS? (in a child: the caller survives; the
+ * byte stored is the one there, the mapping is shared)
+ */
 static int store_faults(volatile char *p)
 {
 	int status;
 	pid_t pid = fork();
 
 	if (pid == 0) {
-		*p = 1;
+		*p = *p;
 		_exit(0);
 	}
 	if (waitpid(pid, &status, 0) != pid)
@@ -243,6 +246,10 @@ static void roundtrip_retrieve(struct __test_metadata *_metadata, size_t hpage,
 	EXPECT_EQ(FDBOX_ITEM_MEMFD_HUGETLB, items[0].type);
 	EXPECT_EQ(size, items[0].size);
 	EXPECT_EQ(present, items[0].preserved);
+	/* O(huge pages): at most one 16-byte run each. */
+	EXPECT_LE(items[0].metadata, 16 * (pages - 1));
+	ksft_print_msg("%zu MiB file of %zu KiB pages: %llu bytes of handover metadata\n",
+		       size >> 20, hpage >> 10, (unsigned long long)items[0].metadata);
 	m = fdbox_retrieve(d, "ram", 0);
 	ASSERT_LE(0, m);
 
