@@ -158,8 +158,8 @@ def main():
     has_peer = luo_floor is not None
     # Modes a run had: hugetlb rows appear once the plan has them.
     ran = {s["mode"] for s in done.values()}
-    ours = tuple(m for m in ("fdbox", "fdbox-thp", "fdbox-hugetlb") if m in ran)
-    modes = ours + (("luo", "luo-thp") if has_peer else ()) + ("copy",)
+    carried = tuple(m for m in ("fdbox", "fdbox-thp", "fdbox-hugetlb") if m in ran)
+    modes = carried + (("luo", "luo-thp") if has_peer else ()) + ("copy",)
     for mib in sizes:
         copy_total = med("copy", mib, "total_s")
         for mode in modes:
@@ -206,7 +206,7 @@ def main():
            "| KHO: validate + index | KHO: keep pages out |",
            "| ---: | --- | ---: | ---: | ---: | ---: | ---: |"]
     for mib in [0] + sizes:
-        for mode in ("floor",) if mib == 0 else ours + ("copy",):
+        for mode in ("floor",) if mib == 0 else carried + ("copy",):
             k, u = med(mode, mib, "kexec_s"), med(mode, mib, "uptime_s")
             if k is None or u is None:
                 continue
@@ -219,7 +219,7 @@ def main():
            "| MiB | mode | memfd runs (B) | KHO map (B) | bytes per GiB |",
            "| ---: | --- | ---: | ---: | ---: |"]
     for mib in sizes:
-        for mode in ours:
+        for mode in carried:
             r, k, t = (med(mode, mib, m) for m in
                        ("memfd_metadata_bytes", "kho_map_bytes", "metadata_bytes"))
             if t is None:
@@ -250,7 +250,7 @@ def main():
             f.write(f"{mib} " + " ".join("NaN" if v is None else f"{v}" for v in row) + "\n")
     peer_lines = (", \\\n     '' u 1:8 w lp lw 2 t 'upstream LUO, 4 KiB pages', "
                   "\\\n     '' u 1:9 w lp lw 2 t 'upstream LUO, THP'") if has_peer else ""
-    huge = "fdbox-hugetlb" in ours
+    huge = "fdbox-hugetlb" in carried
     huge_time = ", \\\n     '' u 1:10 w lp lw 2 t 'fdbox, hugetlb 2 MiB pages'" if huge else ""
     huge_meta = ", \\\n     '' u 1:11 w lp lw 2 t 'fdbox, hugetlb 2 MiB pages'" if huge else ""
     gp = f"""
