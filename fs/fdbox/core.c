@@ -213,6 +213,19 @@ u64 fdbox_fdt_u64(const void *fdt, int node, const char *name)
 	return fdt64_to_cpu(*val);
 }
 
+/* Read a u32 property of an item node: 0, or -EINVAL if missing or malformed. */
+int fdbox_fdt_u32(const void *fdt, int node, const char *name, u32 *val)
+{
+	const fdt32_t *p;
+	int len;
+
+	p = fdt_getprop(fdt, node, name, &len);
+	if (!p || len != sizeof(*p))
+		return -EINVAL;
+	*val = fdt32_to_cpu(*p);
+	return 0;
+}
+
 static struct miscdevice fdbox_serialize_dev = {
 	.minor		= MISC_DYNAMIC_MINOR,
 	.name		= "kho_serialize",

@@ -415,6 +415,24 @@ int fdbox_folios_restore(const struct fdbox_folios_in *in, unsigned int max_orde
 }
 
 /**
+ * fdbox_folios_discard - release every folio an item node describes
+ * @fdt: the handover FDT
+ * @node: the item's node
+ *
+ * A handler's discard: malformed runs are left alone (their pages stay
+ * reserved), and logged.
+ */
+void fdbox_folios_discard(const void *fdt, int node)
+{
+	struct fdbox_folios_in in;
+
+	if (fdbox_folios_parse(fdt, node, &in))
+		fdbox_folios_release(&in);
+	else
+		pr_err("an item's runs are malformed; its pages stay reserved\n");
+}
+
+/**
  * fdbox_folios_release - give every folio of an item to the page allocator
  * @in: the item's runs
  */

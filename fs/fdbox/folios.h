@@ -61,5 +61,6 @@ bool fdbox_folios_parse(const void *fdt, int node, struct fdbox_folios_in *in);
 int fdbox_folios_restore(const struct fdbox_folios_in *in, unsigned int max_order,
 			 pgoff_t end, fdbox_folio_restore_fn restore, void *priv);
 void fdbox_folios_release(const struct fdbox_folios_in *in);
+void fdbox_folios_discard(const void *fdt, int node);
 
 #endif /* _FS_FDBOX_FOLIOS_H */

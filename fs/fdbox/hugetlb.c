@@ -235,28 +235,6 @@ static int hugetlb_restore_folio(void *priv, phys_addr_t phys, unsigned int orde
 	return err;
 }
 
-static int hugetlb_prop_u32(const void *fdt, int node, const char *name, u32 *val)
-{
-	const fdt32_t *p;
-	int len;
-
-	p = fdt_getprop(fdt, node, name, &len);
-	if (!p || len != sizeof(*p))
-		return -EINVAL;
-	*val = fdt32_to_cpu(*p);
-	return 0;
-}
-
-static void hugetlb_discard(const void *fdt, int node)
-{
-	struct fdbox_folios_in in;
-
-	if (fdbox_folios_parse(fdt, node, &in))
-		fdbox_folios_release(&in);
-	else
-		pr_err("a hugetlb memfd's runs are malformed; its pages stay reserved\n");
-}
-
 static struct file *hugetlb_restore(const void *fdt, int node, bool *untouched)
 {
 	struct hugetlb_restore r;
@@ -274,9 +252,9 @@ static struct file *hugetlb_restore(const void *fdt, int node, bool *untouched)
 	size = fdbox_fdt_u64(fdt, node, "size");
 	name = fdt_getprop(fdt, node, "memfd-name", &len);
 	if (!name || len < 1 || len > NAME_MAX + 1 - MFD_PREFIX_LEN ||
-	    name[len - 1] || hugetlb_prop_u32(fdt, node, "memfd-seals", &seals) ||
-	    hugetlb_prop_u32(fdt, node, "memfd-mode", &mode) ||
-	    hugetlb_prop_u32(fdt, node, "hugetlb-shift", &shift) ||
+	    name[len - 1] || fdbox_fdt_u32(fdt, node, "memfd-seals", &seals) ||
+	    fdbox_fdt_u32(fdt, node, "memfd-mode", &mode) ||
+	    fdbox_fdt_u32(fdt, node, "hugetlb-shift", &shift) ||
 	    (seals & ~HUGETLB_SEALS) || (mode & ~0777) || size > MAX_LFS_FILESIZE ||
 	    shift <= PAGE_SHIFT || shift >= 40 || !IS_ALIGNED(size, 1ULL << shift)) {
 		pr_err("a hugetlb memfd's description does not check out; released\n");
@@ -329,7 +307,7 @@ static struct fdbox_handler hugetlb_handler = {
 	.serialize	= hugetlb_serialize,
 	.info		= hugetlb_info,
 	.restore	= hugetlb_restore,
-	.discard	= hugetlb_discard,
+	.discard	= fdbox_folios_discard,
 };
 
 static int __init fdbox_hugetlb_init(void)

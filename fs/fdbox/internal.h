@@ -47,5 +47,6 @@ void fdbox_restore_init(void);
 
 /* Read a u64 property of an item node; 0 if missing or malformed. */
 u64 fdbox_fdt_u64(const void *fdt, int node, const char *name);
+int fdbox_fdt_u32(const void *fdt, int node, const char *name, u32 *val);
 
 #endif /* _FS_FDBOX_INTERNAL_H */

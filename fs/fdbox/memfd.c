@@ -238,28 +238,6 @@ static int memfd_restore_folio(void *priv, phys_addr_t phys, unsigned int order,
 	return err;
 }
 
-static int memfd_prop_u32(const void *fdt, int node, const char *name, u32 *val)
-{
-	const fdt32_t *p;
-	int len;
-
-	p = fdt_getprop(fdt, node, name, &len);
-	if (!p || len != sizeof(*p))
-		return -EINVAL;
-	*val = fdt32_to_cpu(*p);
-	return 0;
-}
-
-static void memfd_discard(const void *fdt, int node)
-{
-	struct fdbox_folios_in in;
-
-	if (fdbox_folios_parse(fdt, node, &in))
-		fdbox_folios_release(&in);
-	else
-		pr_err("a memfd's runs are malformed; its pages stay reserved\n");
-}
-
 static struct file *memfd_restore(const void *fdt, int node, bool *untouched)
 {
 	struct fdbox_folios_in in;
@@ -277,8 +255,8 @@ static struct file *memfd_restore(const void *fdt, int node, bool *untouched)
 	size = fdbox_fdt_u64(fdt, node, "size");
 	name = fdt_getprop(fdt, node, "memfd-name", &len);
 	if (!name || len < 1 || len > NAME_MAX + 1 - MFD_PREFIX_LEN ||
-	    name[len - 1] || memfd_prop_u32(fdt, node, "memfd-seals", &seals) ||
-	    memfd_prop_u32(fdt, node, "memfd-mode", &mode) ||
+	    name[len - 1] || fdbox_fdt_u32(fdt, node, "memfd-seals", &seals) ||
+	    fdbox_fdt_u32(fdt, node, "memfd-mode", &mode) ||
 	    (seals & ~MEMFD_SEALS) || (mode & ~0777) || size > MAX_LFS_FILESIZE) {
 		pr_err("a memfd's description does not check out; released\n");
 		fdbox_folios_release(&in);
@@ -321,7 +299,7 @@ static struct fdbox_handler memfd_handler = {
 	.serialize	= memfd_serialize,
 	.info		= memfd_info,
 	.restore	= memfd_restore,
-	.discard	= memfd_discard,
+	.discard	= fdbox_folios_discard,
 };
 
 static int __init fdbox_memfd_init(void)
