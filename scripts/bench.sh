@@ -78,7 +78,7 @@ host_cpus $(nproc)
 qemu $(qemu-system-x86_64 --version | head -1)
 vm_memory $mem
 vm_cpus 2
-accel $([ -w /dev/kvm ] && echo kvm || echo tcg)
+accel $("$top/tools/testing/selftests/fdbox/qemu-accel.sh")
 kernel $(cat "$top/build/source-version" 2>/dev/null || echo 6.12) release flavour
 sizes_mib $sizes
 reps $reps

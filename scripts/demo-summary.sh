@@ -10,7 +10,12 @@ val() { sed -n "s/^# demo: $1 //p" "$log" | tail -1; }
 
 bytes=$(val carried_bytes)
 echo
-echo "fdbox live update of a running VM (QEMU TCG: times are relative, not absolute)"
+accel=$(cat "$(dirname "$log")/accel" 2>/dev/null || echo tcg)
+if [ "$accel" = kvm ]; then
+	echo "fdbox live update of a running VM (QEMU with KVM)"
+else
+	echo "fdbox live update of a running VM (QEMU TCG: times are relative, not absolute)"
+fi
 printf '  %-28s %s MiB of guest RAM (%s bytes), zero-copy\n' "carried" \
 	"$(val guest_ram_mib)" "${bytes:-?}"
 printf '  %-28s %s\n' "guest" "$(val guest)"

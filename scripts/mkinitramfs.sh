@@ -1,9 +1,14 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
-# mkinitramfs.sh FLAVOUR: the test VM's initramfs, build/initramfs-FLAVOUR.cpio.gz.
-# busybox (static), kexec with the libraries it links, the flavour's kernel
-# (to kexec into), the guest init, and every program the project builds
-# (build/selftests, build/tools, build/samples) in /usr/bin.
+# mkinitramfs.sh FLAVOUR: the test VM's initramfs, build/initramfs-FLAVOUR.cpio.
+# busybox (static), kexec, the flavour's kernel (to kexec into), the guest
+# init, every program the project builds (build/selftests, build/tools,
+# build/samples) in /usr/bin, and the shared libraries they link.
+#
+# Every stage of a VM test unpacks it and every kexec copies and hashes it
+# (under KASAN and TCG, a few MB/s), so it is kept small: programs linked
+# dynamically, and no compression (unpacking a cpio costs less than
+# inflating it).
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -11,7 +16,7 @@ flavour=$1
 guest=$top/tools/testing/selftests/fdbox/guest
 kernel=$top/build/$flavour/arch/x86/boot/bzImage
 root=$top/build/initramfs-$flavour.d
-out=$top/build/initramfs-$flavour.cpio.gz
+out=$top/build/initramfs-$flavour.cpio
 
 [ -f "$kernel" ] || { echo "mkinitramfs: $kernel missing: run 'make kernel FLAVOUR=$flavour'" >&2; exit 1; }
 
@@ -27,12 +32,7 @@ for applet in $(bin/busybox --list); do
 	[ "$applet" = busybox ] || ln -sf busybox "bin/$applet"
 done
 
-# kexec-tools and its shared libraries, at the paths ldd gives.
 cp /usr/sbin/kexec usr/sbin/kexec
-for lib in $(ldd /usr/sbin/kexec | awk '/=> \// { print $3 } /^\t\// { print $1 }'); do
-	mkdir -p ".$(dirname "$lib")"
-	cp -L "$lib" ".$lib"
-done
 
 cp "$guest/init" init
 cp "$guest/fdbox-next" bin/fdbox-next
@@ -45,6 +45,14 @@ for d in selftests tools samples; do
 	find "$top/build/$d" -maxdepth 1 -type f -perm -u+x -exec cp {} usr/bin/ \;
 done
 
-find . | cpio -o -H newc -R 0:0 --quiet | gzip -1 > "$out.tmp"
+# The shared libraries of every program, at the paths ldd gives.
+for prog in usr/sbin/* usr/bin/*; do
+	ldd "$prog" 2>/dev/null | awk '/=> \// { print $3 } /^\t\// { print $1 }'
+done | sort -u | while read -r lib; do
+	mkdir -p ".$(dirname "$lib")"
+	cp -L "$lib" ".$lib"
+done
+
+find . | cpio -o -H newc -R 0:0 --quiet > "$out.tmp"
 mv "$out.tmp" "$out"
 echo "  INITRD  ${out#"$top"/} ($(du -h "$out" | cut -f1))"

@@ -25,6 +25,9 @@
  *	handover's size; cancel undoes it)
  * ``contig PAGES ORDER``
  *	preserve PAGES pages as folios of ORDER (cancel undoes it)
+ * ``leak``
+ *	allocate 128 bytes and lose the pointer: a real leak, so that the
+ *	test VM runner can show that a kmemleak report fails a run
  *
  * ``/sys/kernel/debug/kho/test/status`` reports the counts.
  *
@@ -293,6 +296,18 @@ static int kho_test_release(void)
 	return 0;
 }
 
+static int kho_test_leak(void)
+{
+	void *p = kmalloc(128, GFP_KERNEL);
+
+	if (!p)
+		return -ENOMEM;
+	memset(p, 0x6b, 128);
+	/* %p prints a hash: no copy of the pointer is left to find. */
+	pr_info("leaked 128 bytes on purpose (%p)\n", p);
+	return 0;
+}
+
 static ssize_t kho_test_ctl_write(struct file *file, const char __user *ubuf,
 				  size_t count, loff_t *ppos)
 {
@@ -320,6 +335,8 @@ static ssize_t kho_test_ctl_write(struct file *file, const char __user *ubuf,
 		err = kho_test_verify();
 	else if (sysfs_streq(buf, "release"))
 		err = kho_test_release();
+	else if (sysfs_streq(buf, "leak"))
+		err = kho_test_leak();
 	else
 		err = -EINVAL;
 	mutex_unlock(&kho_test_lock);

@@ -18,7 +18,7 @@ and the kernel log has no oops, BUG, WARNING, KASAN, kmemleak or lockdep report.
 
   -f, --flavour NAME     debug (default) or release: picks kernel and initramfs
   -k, --kernel FILE      kernel to boot (default build/FLAVOUR/.../bzImage)
-  -i, --initramfs FILE   base initramfs (default build/initramfs-FLAVOUR.cpio.gz)
+  -i, --initramfs FILE   base initramfs (default build/initramfs-FLAVOUR.cpio)
   -s, --stages N         number of stages (default 1)
   -c, --cmd CMD          command for every stage (same as -- CMD)
       --stage-cmd N=CMD  command for stage N only
@@ -35,6 +35,9 @@ and the kernel log has no oops, BUG, WARNING, KASAN, kmemleak or lockdep report.
       --shell            interactive shell on the console (make vm)
   -q, --quiet            do not echo the guest's output
   -h, --help
+
+QEMU runs under KVM where a probe boot shows that KVM works, under TCG
+otherwise (qemu-accel.sh); FDBOX_ACCEL=kvm or FDBOX_ACCEL=tcg forces it.
 USAGE
 }
 
@@ -67,7 +70,7 @@ while [ $# -gt 0 ]; do
 done
 
 kernel=${kernel:-$top/build/$flavour/arch/x86/boot/bzImage}
-initramfs=${initramfs:-$top/build/initramfs-$flavour.cpio.gz}
+initramfs=${initramfs:-$top/build/initramfs-$flavour.cpio}
 for f in "$kernel" "$initramfs"; do
 	[ -f "$f" ] || { echo "vm-run: $f missing: run 'make initramfs FLAVOUR=$flavour'" >&2; exit 2; }
 done
@@ -110,11 +113,12 @@ cp "$initramfs" "$run_initrd"
 truncate -s %512 "$run_initrd"
 (cd "$layer" && find . | cpio -o -H newc -R 0:0 --quiet) >> "$run_initrd"
 
-accel=tcg cpu=max
-if [ -w /dev/kvm ]; then
-	accel=kvm cpu=host
-fi
-qemu=(qemu-system-x86_64 -machine q35 -accel "$accel" -cpu "$cpu"
+# KVM where it really works (qemu-accel.sh probes it once), TCG otherwise.
+accel=$("$here/qemu-accel.sh") || exit 2
+cpu=max
+[ "$accel" = kvm ] && cpu=host
+echo "$accel" > "$logdir/accel"
+qemu=(qemu-system-x86_64 -machine q35 -nodefaults -global ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off -accel "$accel" -cpu "$cpu"
       -m "$mem" -smp "$smp" -no-reboot
       -kernel "$kernel" -initrd "$run_initrd")
 if [ -n "$disk" ]; then
