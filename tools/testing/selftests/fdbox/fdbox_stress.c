@@ -2,10 +2,10 @@
 /*
  * fdbox_stress: sessions under abuse, in one boot and across a kexec.
  *
- * holder_killed   (one boot) the process holding a session with a 1 GiB
+ * holder_killed   (one boot) the process holding a session with a 256 MiB
  *                 memfd (4 KiB pages) is SIGKILLed in the middle of its
  *                 deposits, withdraws, finalizes and closes, three times,
- *                 the first time during its first 1 GiB deposit. After
+ *                 the first time during its first 256 MiB deposit. After
  *                 each kill: no session is listed, KHO preserves nothing,
  *                 both session names can be taken again, and free memory
  *                 is back within 1 %.
@@ -199,7 +199,7 @@ static int retrieve_checked(struct __test_metadata *_metadata, int d,
 /* ---- holder_killed ---- */
 
 #define HK_ROUNDS	3
-#define HK_RAM		GiB
+#define HK_RAM		(256 * MiB)	/* deposits for about 0.5 s under TCG */
 #define HK_SMALL	4
 #define HK_SMALL_SIZE	(2 * MiB)
 
@@ -211,7 +211,7 @@ enum hk_step {
 };
 
 static const char *const hk_step_name[HK_STEPS] = {
-	"setup", "deposit of 1 GiB", "small deposits", "small withdraws",
+	"setup", "deposit of 256 MiB", "small deposits", "small withdraws",
 	"second session", "finalize", "unfinalize", "close of the second session",
 	"close and reopen", "withdraws",
 };
@@ -280,7 +280,7 @@ static int hk_holder(struct hk_progress *p, int ready)
 		p->step = HK_CLOSE_SECOND;
 		close(s2);
 		if (iter % 3 == 2) {
-			/* Cancel the whole session, 1 GiB with it, and take the name again. */
+			/* Cancel the whole session, 256 MiB with it, and take the name again. */
 			p->step = HK_REOPEN;
 			close(s);
 			s = fdbox_session("holder");
@@ -405,9 +405,9 @@ TEST_F_TIMEOUT(holder_killed_stage1, sigkill_mid_deposit, 600)
 	ASSERT_EQ(0, outgoing_sessions());
 	for (round = 0; round < HK_ROUNDS; round++) {
 		/*
-		 * Round 0 kills within 50 ms of the start of the first 1 GiB
-		 * deposit (about 1 s under TCG); the others anywhere in the
-		 * first 1.5 s.
+		 * Round 0 kills within 50 ms of the start of the first
+		 * deposit (about 0.5 s under TCG); the others anywhere in the
+		 * first 1.5 s: in the later deposits, finalizes and closes.
 		 */
 		delay = round ? rnd_below(&seed, 1501) : rnd_below(&seed, 51);
 		hk_round(_metadata, round, delay, before);
