@@ -6,6 +6,7 @@
 #ifndef _LINUX_KHO_H
 #define _LINUX_KHO_H
 
+#include <linux/err.h>
 #include <linux/errno.h>
 #include <linux/types.h>
 
@@ -15,6 +16,7 @@ struct kimage;
 struct kexec_buf;
 struct resource;
 struct notifier_block;
+struct kho_buf_ref;
 
 /* Events of the freeze notifier chain; the data is the struct kimage. */
 enum kho_freeze_event {
@@ -33,9 +35,12 @@ int kho_preserve_phys(phys_addr_t phys, size_t size);
 void kho_unpreserve_phys(phys_addr_t phys, size_t size);
 int kho_add_subtree(const char *name, const void *fdt);
 void kho_remove_subtree(const char *name);
+int kho_buf_preserve(const void *buf, size_t size, struct kho_buf_ref *ref);
+void kho_buf_unpreserve(struct kho_buf_ref *ref);
 int kho_register_freeze_notifier(struct notifier_block *nb);
 int kho_unregister_freeze_notifier(struct notifier_block *nb);
 bool kho_image_carries_handover(const struct kimage *image);
+bool kho_test_corrupt_items(void);
 
 /* Incoming: what the previous kernel handed over. */
 bool kho_handover_present(void);
@@ -44,6 +49,8 @@ struct folio *kho_restore_folio(phys_addr_t phys);
 int kho_restore_phys(phys_addr_t phys, size_t size);
 int kho_release_folio(phys_addr_t phys);
 int kho_release_phys(phys_addr_t phys, size_t size);
+void *kho_buf_restore(const struct kho_buf_ref *ref);
+int kho_buf_release(const struct kho_buf_ref *ref);
 
 /* Hooks for early boot, the page allocator and kexec. */
 void kho_memblock_setup(void);
@@ -67,15 +74,21 @@ static inline int kho_preserve_phys(phys_addr_t phys, size_t size) { return -EOP
 static inline void kho_unpreserve_phys(phys_addr_t phys, size_t size) { }
 static inline int kho_add_subtree(const char *name, const void *fdt) { return -EOPNOTSUPP; }
 static inline void kho_remove_subtree(const char *name) { }
+static inline int kho_buf_preserve(const void *buf, size_t size,
+				   struct kho_buf_ref *ref) { return -EOPNOTSUPP; }
+static inline void kho_buf_unpreserve(struct kho_buf_ref *ref) { }
 static inline int kho_register_freeze_notifier(struct notifier_block *nb) { return 0; }
 static inline int kho_unregister_freeze_notifier(struct notifier_block *nb) { return 0; }
 static inline bool kho_image_carries_handover(const struct kimage *image) { return false; }
+static inline bool kho_test_corrupt_items(void) { return false; }
 static inline bool kho_handover_present(void) { return false; }
 static inline int kho_find_subtree(const char *name, const void **fdt) { return -ENOENT; }
 static inline struct folio *kho_restore_folio(phys_addr_t phys) { return NULL; }
 static inline int kho_restore_phys(phys_addr_t phys, size_t size) { return -ENOENT; }
 static inline int kho_release_folio(phys_addr_t phys) { return -ENOENT; }
 static inline int kho_release_phys(phys_addr_t phys, size_t size) { return -ENOENT; }
+static inline void *kho_buf_restore(const struct kho_buf_ref *ref) { return ERR_PTR(-ENOENT); }
+static inline int kho_buf_release(const struct kho_buf_ref *ref) { return -ENOENT; }
 static inline void kho_memblock_setup(void) { }
 static inline void kho_memblock_release(void) { }
 static inline bool kho_memblock_free_pages(struct page *page, unsigned long pfn,

@@ -83,4 +83,21 @@ struct kho_bitmap {
 	__le64 bits[KHO_BITMAP_FOLIOS / 64];	/* bit i: folio i of the window */
 };
 
+/*
+ * A preserved buffer (kho_buf_preserve()): data of any size in pages
+ * anywhere in memory. Table pages, each 4096 bytes, list the physical
+ * addresses of the data pages in order: KHO_BUF_TABLE_ENTRIES of them,
+ * then the physical address of the next table page (0 after the last).
+ * A subsystem puts struct kho_buf_ref into its subtree.
+ */
+#define KHO_BUF_TABLE_ENTRIES	511
+#define KHO_BUF_MAX		0x100000000ULL	/* bytes: 4 GiB */
+
+struct kho_buf_ref {
+	__le64 table;		/* physical address of the first table page */
+	__le64 size;		/* bytes of data */
+	__le32 crc;		/* crc32_le(~0) of the data */
+	__le32 reserved;	/* 0 */
+};
+
 #endif /* _LINUX_KHO_ABI_H */

@@ -331,6 +331,22 @@ out:
 	return err ? ERR_PTR(err) : fdt;
 }
 
+/**
+ * kho_test_corrupt_items - should a subtree damage its own description?
+ *
+ * KHO's tests damage the handover FDT on purpose (debugfs kho/out/corrupt).
+ * What a subsystem keeps in preserved buffers is out of KHO's sight: for
+ * "handler-compatible", the subsystem makes one item's compatible unknown
+ * itself, after asking here.
+ *
+ * Return: true while "handler-compatible" is asked for.
+ */
+bool kho_test_corrupt_items(void)
+{
+	return kho_corrupt_mode == KHO_CORRUPT_HANDLER;
+}
+EXPORT_SYMBOL_GPL(kho_test_corrupt_items);
+
 /* Make the first compatible at @depth (or deeper, if @deeper) unknown. */
 static void kho_corrupt_compatible(void *fdt, int depth, bool deeper)
 {
