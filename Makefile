@@ -14,7 +14,7 @@ SELFTESTS := $(TOP)/tools/testing/selftests/fdbox
 export JOBS ?= $(shell nproc)
 
 .PHONY: help all deps source kernel headers selftests fdboxctl samples userspace initramfs \
-	vm check demo bench clean distclean
+	vm check upgrade-check demo bench clean distclean
 
 help:
 	@echo "fdbox make targets:"
@@ -23,6 +23,8 @@ help:
 	@echo "  initramfs  build the test VM's initramfs for FLAVOUR"
 	@echo "  vm         interactive shell in the VM (release kernel)"
 	@echo "  check      build the debug kernel and run every test [T=name]"
+	@echo "  upgrade-check  live-update from the kernel of an older commit into this"
+	@echo "             one (handover format 1 read by format 2) [UPGRADE_FROM=rev]"
 	@echo "  demo       live-update a running VM's memory across kexec, with a summary"
 	@echo "  bench      measure live updates against a plain kexec and a copy-based"
 	@echo "             one; tables and plots in build/bench/ [SIZES= REPS= MEM=]"
@@ -82,6 +84,13 @@ check: kernel
 	@echo "  CHECK   debug kernel, logs in build/logs/"
 	@$(SELFTESTS)/run_tests.sh -f debug $(addprefix -t ,$(T))
 
+# From the last commit that wrote handover format 1 (tag fdbox-format1-last).
+UPGRADE_FROM ?= fdbox-format1-last
+upgrade-check: FLAVOUR = debug
+upgrade-check: kernel
+	@$(MAKE) -s initramfs FLAVOUR=debug
+	@$(TOP)/scripts/upgrade-check.sh $(UPGRADE_FROM)
+
 demo: FLAVOUR = release
 demo: kernel
 	@$(MAKE) -s initramfs FLAVOUR=release
@@ -98,6 +107,7 @@ bench: kernel
 clean:
 	rm -rf $(BUILD)/release $(BUILD)/debug $(BUILD)/headers $(BUILD)/headers-obj \
 		$(BUILD)/selftests $(BUILD)/initramfs-* $(BUILD)/logs $(BUILD)/bench
+	git worktree remove --force $(BUILD)/upgrade/src 2>/dev/null || true
 
 distclean:
 	rm -rf $(BUILD)

@@ -11,9 +11,9 @@
  * devices carry the interface (Documentation/userspace-api/fdbox.rst):
  *
  * - ``/dev/kho/serialize``: each open file is an outgoing session
- *   (session.c);
+ *   (outgoing.c);
  * - ``/dev/kho/deserialize``: each open file attaches to one incoming
- *   session (restore.c).
+ *   session (incoming.c).
  *
  * Each kind of file has a handler (struct fdbox_handler) that knows how
  * to pin, preserve and rebuild it; memfd.c is one. This file keeps the
@@ -30,6 +30,7 @@
 #include <linux/libfdt.h>
 #include <linux/miscdevice.h>
 #include <linux/mutex.h>
+#include <linux/rhashtable.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 #include <linux/vmalloc.h>
@@ -109,7 +110,7 @@ int fdbox_copy_arg(void *karg, size_t ksize, size_t minsize, unsigned long uarg)
 	BUILD_BUG_ON(sizeof(struct fdbox_deposit) != FDBOX_DEPOSIT_SIZE_VER0);
 	BUILD_BUG_ON(sizeof(struct fdbox_attach) != FDBOX_ATTACH_SIZE_VER0);
 	BUILD_BUG_ON(sizeof(struct fdbox_retrieve) != FDBOX_RETRIEVE_SIZE_VER0);
-	BUILD_BUG_ON(sizeof(struct fdbox_item_info) != FDBOX_ITEM_INFO_SIZE_VER0);
+	BUILD_BUG_ON(sizeof(struct fdbox_item_info) != FDBOX_ITEM_INFO_SIZE_VER1);
 	BUILD_BUG_ON(sizeof(struct fdbox_session_info) != FDBOX_SESSION_INFO_SIZE_VER0);
 
 	if (get_user(usize, (u32 __user *)uarg))
@@ -134,6 +135,43 @@ bool fdbox_name_valid(const char *name)
 			return false;
 	}
 	return true;
+}
+
+static const struct rhashtable_params fdbox_label_params = {
+	.key_len	= FDBOX_NAME_MAX,
+	.key_offset	= offsetof(struct fdbox_label_entry, label),
+	.head_offset	= offsetof(struct fdbox_label_entry, hash),
+};
+
+int fdbox_labels_init(struct rhashtable *labels)
+{
+	return rhashtable_init(labels, &fdbox_label_params);
+}
+
+void fdbox_labels_destroy(struct rhashtable *labels)
+{
+	rhashtable_destroy(labels);
+}
+
+/* Add @e, whose label is NUL-padded; -EEXIST if the label is taken. */
+int fdbox_labels_insert(struct rhashtable *labels, struct fdbox_label_entry *e)
+{
+	return rhashtable_lookup_insert_fast(labels, &e->hash, fdbox_label_params);
+}
+
+void fdbox_labels_remove(struct rhashtable *labels, struct fdbox_label_entry *e)
+{
+	rhashtable_remove_fast(labels, &e->hash, fdbox_label_params);
+}
+
+/* The entry of a valid @label, which need not be padded; or NULL. */
+struct fdbox_label_entry *fdbox_labels_find(struct rhashtable *labels,
+					    const char *label)
+{
+	char key[FDBOX_NAME_MAX];
+
+	strscpy_pad(key, label);
+	return rhashtable_lookup_fast(labels, key, fdbox_label_params);
 }
 
 /* Read the argument of FDBOX_LIST or FDBOX_LIST_SESSIONS. */
@@ -200,6 +238,14 @@ int fdbox_list_copy_out(const struct fdbox_list *arg, unsigned long uarg,
 	if (!err && put_user(l->total, &((struct fdbox_list __user *)uarg)->count))
 		err = -EFAULT;
 	return err;
+}
+
+/* libfdt's sequential write errors as -errno. */
+int fdbox_fdt_err(int err)
+{
+	if (err == -FDT_ERR_NOSPACE)
+		return -ENOSPC;
+	return err < 0 ? -EINVAL : 0;
 }
 
 u64 fdbox_fdt_u64(const void *fdt, int node, const char *name)

@@ -14,11 +14,16 @@
  * into blocks of preserved memory. In the next kernel the runs are
  * walked in file order and each folio is handed to the handler, or
  * released to the page allocator.
+ *
+ * The memfd and hugetlb handlers describe their files alike: name,
+ * seals, mode and runs (fdbox_memfile_describe(), fdbox_memfile_parse()).
  */
 
 #define pr_fmt(fmt) "fdbox: " fmt
 
 #include <linux/crc32.h>
+#include <linux/fdbox.h>
+#include <linux/fs.h>
 #include <linux/io.h>
 #include <linux/kho.h>
 #include <linux/libfdt.h>
@@ -27,6 +32,7 @@
 #include <linux/slab.h>
 
 #include "folios.h"
+#include "internal.h"
 
 /* The largest order a run may have: order + PAGE_SHIFT stays below 64. */
 #define FDBOX_RELEASE_MAX_ORDER	(63 - PAGE_SHIFT - 1)
@@ -416,17 +422,16 @@ int fdbox_folios_restore(const struct fdbox_folios_in *in, unsigned int max_orde
 
 /**
  * fdbox_folios_discard - release every folio an item node describes
- * @fdt: the handover FDT
- * @node: the item's node
+ * @item: the incoming item
  *
  * A handler's discard: malformed runs are left alone (their pages stay
  * reserved), and logged.
  */
-void fdbox_folios_discard(const void *fdt, int node)
+void fdbox_folios_discard(struct fdbox_item *item)
 {
 	struct fdbox_folios_in in;
 
-	if (fdbox_folios_parse(fdt, node, &in))
+	if (fdbox_folios_parse(item->fdt, item->node, &in))
 		fdbox_folios_release(&in);
 	else
 		pr_err("an item's runs are malformed; its pages stay reserved\n");
@@ -442,4 +447,61 @@ void fdbox_folios_release(const struct fdbox_folios_in *in)
 	struct runs_walk w = { .max_order = FDBOX_RELEASE_MAX_ORDER, .err = -ECANCELED };
 
 	walk(in, &w);
+}
+
+/**
+ * fdbox_memfile_describe - the properties every memfd-like item has
+ * @file: a memfd (the name given to memfd_create() follows "memfd:")
+ * @seals: its F_SEAL_* to carry
+ * @f: its folios, described (fdbox_folios_describe())
+ * @fdt: the item's open node
+ *
+ * Return: 0, -ENOSPC when @fdt is full, -EINVAL.
+ */
+int fdbox_memfile_describe(struct file *file, u32 seals, struct fdbox_folios *f,
+			   void *fdt)
+{
+	struct inode *inode = file_inode(file);
+	int err;
+
+	err = fdt_property_string(fdt, "memfd-name",
+				  file_dentry(file)->d_name.name + MFD_PREFIX_LEN);
+	err = err ?: fdt_property_u32(fdt, "memfd-seals", seals);
+	err = err ?: fdt_property_u32(fdt, "memfd-mode", inode->i_mode & 0777);
+	err = err ?: fdbox_folios_serialize(f, fdt);
+	if (err == -FDT_ERR_NOSPACE)
+		return -ENOSPC;
+	return err ? -EINVAL : 0;
+}
+
+/**
+ * fdbox_memfile_parse - read and check what fdbox_memfile_describe() wrote
+ * @item: the incoming item
+ * @seal_mask: the seals the file's kind has
+ * @d: filled
+ *
+ * Return: 0, or -EINVAL after one log line: then the item's folios were
+ * released if its runs could be read, else they stay reserved.
+ */
+int fdbox_memfile_parse(const struct fdbox_item *item, u32 seal_mask,
+			struct fdbox_memfile *d)
+{
+	const void *fdt = item->fdt;
+	int node = item->node, len;
+
+	if (!fdbox_folios_parse(fdt, node, &d->in)) {
+		pr_err("a memfd's runs are malformed; its pages stay reserved\n");
+		return -EINVAL;
+	}
+	d->size = fdbox_fdt_u64(fdt, node, "size");
+	d->name = fdt_getprop(fdt, node, "memfd-name", &len);
+	if (!d->name || len < 1 || len > NAME_MAX + 1 - MFD_PREFIX_LEN ||
+	    d->name[len - 1] || fdbox_fdt_u32(fdt, node, "memfd-seals", &d->seals) ||
+	    fdbox_fdt_u32(fdt, node, "memfd-mode", &d->mode) ||
+	    (d->seals & ~seal_mask) || (d->mode & ~0777) || d->size > MAX_LFS_FILESIZE) {
+		pr_err("a memfd's description does not check out; released\n");
+		fdbox_folios_release(&d->in);
+		return -EINVAL;
+	}
+	return 0;
 }

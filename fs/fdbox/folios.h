@@ -10,6 +10,8 @@
 #include <linux/types.h>
 #include <linux/xarray.h>
 
+struct fdbox_item;
+struct file;
 struct folio;
 
 /**
@@ -61,6 +63,31 @@ bool fdbox_folios_parse(const void *fdt, int node, struct fdbox_folios_in *in);
 int fdbox_folios_restore(const struct fdbox_folios_in *in, unsigned int max_order,
 			 pgoff_t end, fdbox_folio_restore_fn restore, void *priv);
 void fdbox_folios_release(const struct fdbox_folios_in *in);
-void fdbox_folios_discard(const void *fdt, int node);
+void fdbox_folios_discard(struct fdbox_item *item);
+
+/* A memfd's dentry name: "memfd:" and the name given to memfd_create(). */
+#define MFD_PREFIX	"memfd:"
+#define MFD_PREFIX_LEN	(sizeof(MFD_PREFIX) - 1)
+
+/**
+ * struct fdbox_memfile - an incoming memfd-like item, as described
+ * @name: the name given to memfd_create(), in the handover tree
+ * @seals: F_SEAL_*
+ * @mode: permission bits
+ * @size: the file's size
+ * @in: its runs
+ */
+struct fdbox_memfile {
+	const char *name;
+	u32 seals;
+	u32 mode;
+	u64 size;
+	struct fdbox_folios_in in;
+};
+
+int fdbox_memfile_describe(struct file *file, u32 seals, struct fdbox_folios *f,
+			   void *fdt);
+int fdbox_memfile_parse(const struct fdbox_item *item, u32 seal_mask,
+			struct fdbox_memfile *d);
 
 #endif /* _FS_FDBOX_FOLIOS_H */

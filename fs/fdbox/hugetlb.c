@@ -49,8 +49,6 @@
 #include "folios.h"
 #include "internal.h"
 
-#define MFD_PREFIX	"memfd:"
-#define MFD_PREFIX_LEN	(sizeof(MFD_PREFIX) - 1)
 #define HUGETLB_SEALS	(F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | \
 			 F_SEAL_WRITE | F_SEAL_FUTURE_WRITE | F_SEAL_EXEC)
 
@@ -107,8 +105,9 @@ static int hugetlb_check_poison(struct fdbox_folios *f)
 	return 0;
 }
 
-static int hugetlb_preserve(struct file *file, void **state)
+static int hugetlb_preserve(struct fdbox_item *item)
 {
+	struct file *file = item->file;
 	struct inode *inode = file_inode(file);
 	struct fdbox_folios *f;
 	int err;
@@ -131,25 +130,27 @@ static int hugetlb_preserve(struct file *file, void **state)
 		kfree(f);
 		return err;
 	}
-	*state = f;
+	item->priv = f;
 	return 0;
 }
 
-static void hugetlb_unpreserve(struct file *file, void *state)
+static void hugetlb_unpreserve(struct fdbox_item *item)
 {
+	struct file *file = item->file;
 	struct inode *inode = file_inode(file);
 
 	inode_lock(inode);
-	fdbox_folios_drop(state);
+	fdbox_folios_drop(item->priv);
 	hugetlbfs_set_preserve(inode, 0);
 	inode_unlock(inode);
-	kfree(state);
+	kfree(item->priv);
 }
 
-static int hugetlb_freeze(struct file *file, void *state)
+static int hugetlb_freeze(struct fdbox_item *item)
 {
+	struct file *file = item->file;
 	struct inode *inode = file_inode(file);
-	struct fdbox_folios *f = state;
+	struct fdbox_folios *f = item->priv;
 	int err = 0;
 
 	inode_lock(inode);
@@ -169,42 +170,37 @@ static int hugetlb_freeze(struct file *file, void *state)
 	return err;
 }
 
-static void hugetlb_thaw(struct file *file, void *state)
+static void hugetlb_thaw(struct fdbox_item *item)
 {
+	struct file *file = item->file;
 	struct inode *inode = file_inode(file);
 
 	inode_lock(inode);
-	fdbox_folios_undescribe(state);
+	fdbox_folios_undescribe(item->priv);
 	hugetlbfs_set_preserve(inode, HUGETLBFS_PRESERVE_SIZE);
 	inode_unlock(inode);
 }
 
-static int hugetlb_serialize(struct file *file, void *state, void *fdt)
+static int hugetlb_describe(struct fdbox_item *item, void *fdt)
 {
+	struct file *file = item->file;
 	struct inode *inode = file_inode(file);
 	int err;
 
-	err = fdt_property_string(fdt, "memfd-name",
-				  file_dentry(file)->d_name.name + MFD_PREFIX_LEN);
-	err = err ?: fdt_property_u32(fdt, "memfd-seals",
-				      READ_ONCE(HUGETLBFS_I(inode)->seals) & HUGETLB_SEALS);
-	err = err ?: fdt_property_u32(fdt, "memfd-mode", inode->i_mode & 0777);
-	err = err ?: fdt_property_u32(fdt, "hugetlb-shift",
-				      huge_page_shift(hstate_inode(inode)));
-	err = err ?: fdbox_folios_serialize(state, fdt);
-	if (err == -FDT_ERR_NOSPACE)
-		return -ENOSPC;
-	return err ? -EINVAL : 0;
+	err = fdbox_memfile_describe(file, READ_ONCE(HUGETLBFS_I(inode)->seals) &
+				     HUGETLB_SEALS, item->priv, fdt);
+	return err ?: fdbox_fdt_err(fdt_property_u32(fdt, "hugetlb-shift",
+						     huge_page_shift(hstate_inode(inode))));
 }
 
-static void hugetlb_info(struct file *file, void *state, u64 *size, u64 *preserved,
-			 u64 *metadata)
+static void hugetlb_info(struct fdbox_item *item, struct fdbox_sizes *sz)
 {
-	struct fdbox_folios *f = state;
+	struct file *file = item->file;
+	struct fdbox_folios *f = item->priv;
 
-	*size = i_size_read(file_inode(file));
-	*preserved = (u64)f->nr_pages << PAGE_SHIFT;
-	*metadata = fdbox_folios_metadata(f);
+	sz->size = i_size_read(file_inode(file));
+	sz->preserved = (u64)f->nr_pages << PAGE_SHIFT;
+	sz->metadata = fdbox_folios_metadata(f);
 }
 
 struct hugetlb_restore {
@@ -235,46 +231,37 @@ static int hugetlb_restore_folio(void *priv, phys_addr_t phys, unsigned int orde
 	return err;
 }
 
-static struct file *hugetlb_restore(const void *fdt, int node, bool *untouched)
+static struct file *hugetlb_retrieve(struct fdbox_item *item, bool *untouched)
 {
 	struct hugetlb_restore r;
-	struct fdbox_folios_in in;
-	u32 seals, mode, shift;
-	const char *name;
+	struct fdbox_memfile d;
 	char *fullname;
-	u64 size;
-	int len, err;
+	u32 shift;
+	int err;
 
-	if (!fdbox_folios_parse(fdt, node, &in)) {
-		pr_err("a hugetlb memfd's runs are malformed; its pages stay reserved\n");
-		return ERR_PTR(-EINVAL);
-	}
-	size = fdbox_fdt_u64(fdt, node, "size");
-	name = fdt_getprop(fdt, node, "memfd-name", &len);
-	if (!name || len < 1 || len > NAME_MAX + 1 - MFD_PREFIX_LEN ||
-	    name[len - 1] || fdbox_fdt_u32(fdt, node, "memfd-seals", &seals) ||
-	    fdbox_fdt_u32(fdt, node, "memfd-mode", &mode) ||
-	    fdbox_fdt_u32(fdt, node, "hugetlb-shift", &shift) ||
-	    (seals & ~HUGETLB_SEALS) || (mode & ~0777) || size > MAX_LFS_FILESIZE ||
-	    shift <= PAGE_SHIFT || shift >= 40 || !IS_ALIGNED(size, 1ULL << shift)) {
+	err = fdbox_memfile_parse(item, HUGETLB_SEALS, &d);
+	if (err)
+		return ERR_PTR(err);
+	if (fdbox_fdt_u32(item->fdt, item->node, "hugetlb-shift", &shift) ||
+	    shift <= PAGE_SHIFT || shift >= 40 || !IS_ALIGNED(d.size, 1ULL << shift)) {
 		pr_err("a hugetlb memfd's description does not check out; released\n");
-		fdbox_folios_release(&in);
+		fdbox_folios_release(&d.in);
 		return ERR_PTR(-EINVAL);
 	}
 	/* Failing from here to the first page leaves the item, for another try. */
 	r.h = size_to_hstate(1UL << shift);
 	if (!r.h) {
 		pr_warn("memfd %s needs %lu KiB huge pages: boot with hugepagesz=%luK\n",
-			name, 1UL << (shift - 10), 1UL << (shift - 10));
+			d.name, 1UL << (shift - 10), 1UL << (shift - 10));
 		*untouched = true;
 		return ERR_PTR(-EOPNOTSUPP);
 	}
-	fullname = kasprintf(GFP_KERNEL, MFD_PREFIX "%s", name);
+	fullname = kasprintf(GFP_KERNEL, MFD_PREFIX "%s", d.name);
 	if (!fullname) {
 		*untouched = true;
 		return ERR_PTR(-ENOMEM);
 	}
-	r.file = hugetlb_file_setup(fullname, size, VM_NORESERVE,
+	r.file = hugetlb_file_setup(fullname, d.size, VM_NORESERVE,
 				    HUGETLB_ANONHUGE_INODE, shift);
 	kfree(fullname);
 	if (IS_ERR(r.file)) {
@@ -285,14 +272,14 @@ static struct file *hugetlb_restore(const void *fdt, int node, bool *untouched)
 	r.file->f_mode |= FMODE_LSEEK | FMODE_PREAD | FMODE_PWRITE;
 	r.file->f_flags |= O_LARGEFILE;
 
-	err = fdbox_folios_restore(&in, huge_page_order(r.h), size >> PAGE_SHIFT,
+	err = fdbox_folios_restore(&d.in, huge_page_order(r.h), d.size >> PAGE_SHIFT,
 				   hugetlb_restore_folio, &r);
 	if (err) {
 		fput(r.file);
 		return ERR_PTR(err);
 	}
-	file_inode(r.file)->i_mode = (file_inode(r.file)->i_mode & ~0777) | mode;
-	HUGETLBFS_I(file_inode(r.file))->seals = seals;
+	file_inode(r.file)->i_mode = (file_inode(r.file)->i_mode & ~0777) | d.mode;
+	HUGETLBFS_I(file_inode(r.file))->seals = d.seals;
 	return r.file;
 }
 
@@ -304,9 +291,9 @@ static struct fdbox_handler hugetlb_handler = {
 	.unpreserve	= hugetlb_unpreserve,
 	.freeze		= hugetlb_freeze,
 	.thaw		= hugetlb_thaw,
-	.serialize	= hugetlb_serialize,
+	.describe	= hugetlb_describe,
 	.info		= hugetlb_info,
-	.restore	= hugetlb_restore,
+	.retrieve	= hugetlb_retrieve,
 	.discard	= fdbox_folios_discard,
 };
 

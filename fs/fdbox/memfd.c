@@ -46,8 +46,6 @@
 #include "folios.h"
 #include "internal.h"
 
-#define MFD_PREFIX	"memfd:"
-#define MFD_PREFIX_LEN	(sizeof(MFD_PREFIX) - 1)
 #define MEMFD_SEALS	(F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | \
 			 F_SEAL_WRITE | F_SEAL_FUTURE_WRITE | F_SEAL_EXEC)
 
@@ -103,8 +101,9 @@ static int memfd_hold_all(struct inode *inode, struct fdbox_memfd *m)
 	return err;
 }
 
-static int memfd_preserve(struct file *file, void **state)
+static int memfd_preserve(struct fdbox_item *item)
 {
+	struct file *file = item->file;
 	struct inode *inode = file_inode(file);
 	struct fdbox_memfd *m;
 	int err;
@@ -130,14 +129,15 @@ static int memfd_preserve(struct file *file, void **state)
 		kfree(m);
 		return err;
 	}
-	*state = m;
+	item->priv = m;
 	return 0;
 }
 
-static void memfd_unpreserve(struct file *file, void *state)
+static void memfd_unpreserve(struct fdbox_item *item)
 {
+	struct file *file = item->file;
 	struct inode *inode = file_inode(file);
-	struct fdbox_memfd *m = state;
+	struct fdbox_memfd *m = item->priv;
 
 	inode_lock(inode);
 	fdbox_folios_drop(&m->folios);
@@ -150,10 +150,11 @@ static void memfd_unpreserve(struct file *file, void *state)
 	kfree(m);
 }
 
-static int memfd_freeze(struct file *file, void *state)
+static int memfd_freeze(struct fdbox_item *item)
 {
+	struct file *file = item->file;
 	struct inode *inode = file_inode(file);
-	struct fdbox_memfd *m = state;
+	struct fdbox_memfd *m = item->priv;
 	int err;
 
 	inode_lock(inode);
@@ -176,10 +177,11 @@ static int memfd_freeze(struct file *file, void *state)
 	return err;
 }
 
-static void memfd_thaw(struct file *file, void *state)
+static void memfd_thaw(struct fdbox_item *item)
 {
+	struct file *file = item->file;
 	struct inode *inode = file_inode(file);
-	struct fdbox_memfd *m = state;
+	struct fdbox_memfd *m = item->priv;
 
 	inode_lock(inode);
 	fdbox_folios_undescribe(&m->folios);
@@ -187,31 +189,23 @@ static void memfd_thaw(struct file *file, void *state)
 	inode_unlock(inode);
 }
 
-static int memfd_serialize(struct file *file, void *state, void *fdt)
+static int memfd_describe(struct fdbox_item *item, void *fdt)
 {
-	struct inode *inode = file_inode(file);
-	struct fdbox_memfd *m = state;
-	int err;
+	struct file *file = item->file;
+	struct fdbox_memfd *m = item->priv;
 
-	err = fdt_property_string(fdt, "memfd-name",
-				  file_dentry(file)->d_name.name + MFD_PREFIX_LEN);
-	err = err ?: fdt_property_u32(fdt, "memfd-seals",
-				      READ_ONCE(SHMEM_I(inode)->seals) & MEMFD_SEALS);
-	err = err ?: fdt_property_u32(fdt, "memfd-mode", inode->i_mode & 0777);
-	err = err ?: fdbox_folios_serialize(&m->folios, fdt);
-	if (err == -FDT_ERR_NOSPACE)
-		return -ENOSPC;
-	return err ? -EINVAL : 0;
+	return fdbox_memfile_describe(file, READ_ONCE(SHMEM_I(file_inode(file))->seals) &
+				      MEMFD_SEALS, &m->folios, fdt);
 }
 
-static void memfd_info(struct file *file, void *state, u64 *size, u64 *preserved,
-		       u64 *metadata)
+static void memfd_info(struct fdbox_item *item, struct fdbox_sizes *sz)
 {
-	struct fdbox_memfd *m = state;
+	struct file *file = item->file;
+	struct fdbox_memfd *m = item->priv;
 
-	*size = i_size_read(file_inode(file));
-	*preserved = (u64)m->folios.nr_pages << PAGE_SHIFT;
-	*metadata = fdbox_folios_metadata(&m->folios);
+	sz->size = i_size_read(file_inode(file));
+	sz->preserved = (u64)m->folios.nr_pages << PAGE_SHIFT;
+	sz->metadata = fdbox_folios_metadata(&m->folios);
 }
 
 /* Put one preserved folio back at its place in the file. */
@@ -238,37 +232,23 @@ static int memfd_restore_folio(void *priv, phys_addr_t phys, unsigned int order,
 	return err;
 }
 
-static struct file *memfd_restore(const void *fdt, int node, bool *untouched)
+static struct file *memfd_retrieve(struct fdbox_item *item, bool *untouched)
 {
-	struct fdbox_folios_in in;
-	u32 seals, mode;
-	const char *name;
+	struct fdbox_memfile d;
 	struct file *file;
 	char *fullname;
-	u64 size;
-	int len, err;
+	int err;
 
-	if (!fdbox_folios_parse(fdt, node, &in)) {
-		pr_err("a memfd's runs are malformed; its pages stay reserved\n");
-		return ERR_PTR(-EINVAL);
-	}
-	size = fdbox_fdt_u64(fdt, node, "size");
-	name = fdt_getprop(fdt, node, "memfd-name", &len);
-	if (!name || len < 1 || len > NAME_MAX + 1 - MFD_PREFIX_LEN ||
-	    name[len - 1] || fdbox_fdt_u32(fdt, node, "memfd-seals", &seals) ||
-	    fdbox_fdt_u32(fdt, node, "memfd-mode", &mode) ||
-	    (seals & ~MEMFD_SEALS) || (mode & ~0777) || size > MAX_LFS_FILESIZE) {
-		pr_err("a memfd's description does not check out; released\n");
-		fdbox_folios_release(&in);
-		return ERR_PTR(-EINVAL);
-	}
+	err = fdbox_memfile_parse(item, MEMFD_SEALS, &d);
+	if (err)
+		return ERR_PTR(err);
 	/* Failing here leaves the memory alone, for another try. */
-	fullname = kasprintf(GFP_KERNEL, MFD_PREFIX "%s", name);
+	fullname = kasprintf(GFP_KERNEL, MFD_PREFIX "%s", d.name);
 	if (!fullname) {
 		*untouched = true;
 		return ERR_PTR(-ENOMEM);
 	}
-	file = shmem_file_setup(fullname, size, VM_NORESERVE);
+	file = shmem_file_setup(fullname, d.size, VM_NORESERVE);
 	kfree(fullname);
 	if (IS_ERR(file)) {
 		*untouched = true;
@@ -277,14 +257,14 @@ static struct file *memfd_restore(const void *fdt, int node, bool *untouched)
 	file->f_mode |= FMODE_LSEEK | FMODE_PREAD | FMODE_PWRITE;
 	file->f_flags |= O_LARGEFILE;
 
-	err = fdbox_folios_restore(&in, MAX_PAGECACHE_ORDER, DIV_ROUND_UP(size, PAGE_SIZE),
+	err = fdbox_folios_restore(&d.in, MAX_PAGECACHE_ORDER, DIV_ROUND_UP(d.size, PAGE_SIZE),
 				   memfd_restore_folio, file);
 	if (err) {
 		fput(file);
 		return ERR_PTR(err);
 	}
-	file_inode(file)->i_mode = (file_inode(file)->i_mode & ~0777) | mode;
-	SHMEM_I(file_inode(file))->seals = seals;
+	file_inode(file)->i_mode = (file_inode(file)->i_mode & ~0777) | d.mode;
+	SHMEM_I(file_inode(file))->seals = d.seals;
 	return file;
 }
 
@@ -296,9 +276,9 @@ static struct fdbox_handler memfd_handler = {
 	.unpreserve	= memfd_unpreserve,
 	.freeze		= memfd_freeze,
 	.thaw		= memfd_thaw,
-	.serialize	= memfd_serialize,
+	.describe	= memfd_describe,
 	.info		= memfd_info,
-	.restore	= memfd_restore,
+	.retrieve	= memfd_retrieve,
 	.discard	= fdbox_folios_discard,
 };
 

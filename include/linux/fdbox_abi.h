@@ -2,9 +2,16 @@
 /*
  * fdbox: the handover format, an ABI between one kernel and the next.
  *
- * fdbox adds one subtree, "fdbox", to the Kexec HandOver FDT:
+ * Version 2 ("fdbox-v2"). fdbox adds one small subtree, "fdbox", to the
+ * Kexec HandOver FDT; the description of the sessions, which grows with
+ * the number of items, is a second FDT in a preserved buffer of any size
+ * (struct kho_buf_ref, see kho_abi.h):
  *
- *   /fdbox                   compatible = "fdbox-v1"
+ *   /fdbox                   (in KHO's FDT)
+ *     compatible             "fdbox-v2"
+ *     tree                   struct kho_buf_ref: the tree below
+ *
+ *   / (the tree)             compatible = "fdbox-v2"
  *     /s0, /s1, ...          one node per session
  *       name                 the session's name (string)
  *       /i0, /i1, ...        one node per item
@@ -15,6 +22,11 @@
  *                            FDBOX_LIST reports them
  *         ...                the handler's own properties
  *
+ * Version 1 ("fdbox-v1") had the tree's sessions directly under /fdbox in
+ * KHO's FDT, which bounded it to what one contiguous allocation holds.
+ * A kernel reads both; it writes version 2. Item nodes are the same in
+ * both, so a handler's format does not depend on the container.
+ *
  * Changing anything here, in a way an older kernel would misread, means
  * a new compatible string.
  */
@@ -24,7 +36,8 @@
 #include <linux/types.h>
 
 #define FDBOX_KHO_NODE		"fdbox"
-#define FDBOX_COMPATIBLE	"fdbox-v1"
+#define FDBOX_COMPATIBLE	"fdbox-v2"
+#define FDBOX_COMPATIBLE_V1	"fdbox-v1"
 
 /*
  * memfd on shmem, "fdbox,memfd-v1". Properties of the item node:

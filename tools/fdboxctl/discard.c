@@ -36,7 +36,7 @@ int do_discard(int argc, char **argv)
 		else if (errno == ENOENT)
 			p_err("no item '%s' waiting in incoming session '%s'", argv[1], argv[0]);
 		else if (errno == EBUSY)
-			p_err("session '%s' is attached: its owner releases it by closing it",
+			p_err("session '%s' is attached: its owner releases it with FDBOX_FINISH",
 			      argv[0]);
 		else if (errno == EINVAL)
 			p_err("not a valid session name or label");

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * fdboxctl dump [--in | --out]: the handover FDT (from KHO's debugfs),
- * as a tree, with KHO's memory map and fdbox's nodes decoded.
+ * as a tree, with KHO's memory map and fdbox's nodes decoded. fdbox's
+ * sessions (format 2) are in a tree of their own, outside KHO's FDT:
+ * for --in it is read from fdbox's debugfs and shown under "fdbox".
  */
 #include <endian.h>
 #include <errno.h>
@@ -48,6 +50,9 @@ static void *read_file(const char *path, size_t *len)
 	*len = n;
 	return buf;
 }
+
+/* --in: the incoming sessions' tree, or NULL (format 1, or all finished). */
+static void *in_tree;
 
 static bool is_string(const char *name)
 {
@@ -186,6 +191,11 @@ static void show_node(const void *fdt, int node, int indent)
 	}
 	fdt_for_each_subnode(child, fdt, node)
 		show_node(fdt, child, indent + 4);
+	if (in_tree && fdt != in_tree && !strcmp(name, "fdbox") &&
+	    fdt_getprop(fdt, node, "tree", NULL)) {
+		fdt_for_each_subnode(child, in_tree, 0)
+			show_node(in_tree, child, indent + 4);
+	}
 	if (json_output)
 		jsonw_end_object(json_wtr);
 	else
@@ -227,11 +237,21 @@ int do_dump(int argc, char **argv)
 		free(fdt);
 		return EXIT_ERROR;
 	}
+	if (in) {
+		size_t tlen = 0;
+
+		in_tree = read_file(FDBOX_IN_TREE, &tlen);
+		if (in_tree && (!tlen || fdt_check_full(in_tree, tlen))) {
+			free(in_tree);
+			in_tree = NULL;
+		}
+	}
 	if (json_output)
 		jsonw_start_object(json_wtr);
 	show_node(fdt, 0, 0);
 	if (json_output)
 		jsonw_end_object(json_wtr);
+	free(in_tree);
 	free(fdt);
 	return EXIT_OK;
 }

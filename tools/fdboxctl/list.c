@@ -25,7 +25,7 @@ static int list_items(int fd, const char *side, const char *session)
 	if (json_output)
 		jsonw_start_array(json_wtr);
 	else
-		printf("%-24s %-12s %-10s %14s %14s %10s\n", "LABEL", "TYPE", "STATE",
+		printf("%-24s %-16s %-10s %14s %14s %10s\n", "LABEL", "TYPE", "STATE",
 		       "SIZE", "PRESERVED", "METADATA");
 	for (i = 0; i < n; i++) {
 		struct fdbox_item_info *it = &items[i];
@@ -33,15 +33,16 @@ static int list_items(int fd, const char *side, const char *session)
 		if (json_output) {
 			jsonw_start_object(json_wtr);
 			jsonw_string_field(json_wtr, "label", it->label);
-			jsonw_string_field(json_wtr, "type", item_type_name(it->type));
+			jsonw_string_field(json_wtr, "type", item_kind(it));
+			jsonw_string_field(json_wtr, "compatible", it->compatible);
 			jsonw_string_field(json_wtr, "state", item_state_name(it->state));
 			jsonw_uint_field(json_wtr, "size", it->size);
 			jsonw_uint_field(json_wtr, "preserved", it->preserved);
 			jsonw_uint_field(json_wtr, "metadata", it->metadata);
 			jsonw_end_object(json_wtr);
 		} else {
-			printf("%-24s %-12s %-10s %14llu %14llu %10llu\n", it->label,
-			       item_type_name(it->type), item_state_name(it->state),
+			printf("%-24s %-16s %-10s %14llu %14llu %10llu\n", it->label,
+			       item_kind(it), item_state_name(it->state),
 			       (unsigned long long)it->size,
 			       (unsigned long long)it->preserved,
 			       (unsigned long long)it->metadata);
@@ -66,8 +67,13 @@ static int list_sessions(int fd, const char *side)
 	if (json_output)
 		jsonw_start_array(json_wtr);
 	else
-		printf("%-24s %-9s %6s %14s\n", "SESSION", "SIDE", "ITEMS", "BYTES");
+		printf("%-24s %-9s %-9s %6s %14s\n", "SESSION", "SIDE", "STATE", "ITEMS",
+		       "BYTES");
 	for (i = 0; i < n; i++) {
+		/* An incoming session nobody holds waits for an attach or a finish. */
+		const char *state = strcmp(side, "incoming") ? "open" :
+				    s[i].attached ? "attached" : "waiting";
+
 		if (json_output) {
 			jsonw_start_object(json_wtr);
 			jsonw_string_field(json_wtr, "name", s[i].name);
@@ -75,10 +81,11 @@ static int list_sessions(int fd, const char *side)
 			jsonw_uint_field(json_wtr, "items", s[i].nr_items);
 			jsonw_uint_field(json_wtr, "bytes", s[i].preserved);
 			jsonw_bool_field(json_wtr, "attached", s[i].attached);
+			jsonw_string_field(json_wtr, "state", state);
 			jsonw_end_object(json_wtr);
 		} else {
-			printf("%-24s %-9s %6u %14llu\n", s[i].name, side, s[i].nr_items,
-			       (unsigned long long)s[i].preserved);
+			printf("%-24s %-9s %-9s %6u %14llu\n", s[i].name, side, state,
+			       s[i].nr_items, (unsigned long long)s[i].preserved);
 		}
 	}
 	if (json_output)

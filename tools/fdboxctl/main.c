@@ -139,16 +139,21 @@ int fetch_list(int fd, unsigned long cmd, const char *session, void **entries,
 	return arg.count;
 }
 
-const char *item_type_name(uint32_t type)
+/*
+ * An item's kind: the short names of the kinds the UAPI numbers, else
+ * its handler's compatible string without the "fdbox," prefix.
+ */
+const char *item_kind(const struct fdbox_item_info *it)
 {
-	switch (type) {
+	switch (it->type) {
 	case FDBOX_ITEM_MEMFD:		return "memfd";
 	case FDBOX_ITEM_MEMFD_HUGETLB:	return "memfd-hugetlb";
-	case FDBOX_ITEM_GUEST_MEMFD:	return "guest_memfd";
-	case FDBOX_ITEM_VFIO:		return "vfio";
-	case FDBOX_ITEM_IOMMUFD:	return "iommufd";
-	default:			return "unknown";
 	}
+	if (!it->compatible[0])
+		return "unknown";
+	if (!strncmp(it->compatible, "fdbox,", 6))
+		return it->compatible + 6;
+	return it->compatible;
 }
 
 const char *item_state_name(uint32_t state)

@@ -14,6 +14,8 @@
 #define EXIT_USAGE	2	/* bad command line */
 
 #define KHO_DEBUGFS	"/sys/kernel/debug/kho"
+/* The sessions of a handover in format 2, kept outside KHO's FDT. */
+#define FDBOX_IN_TREE	"/sys/kernel/debug/fdbox/in-tree"
 #define FDBOX_SERIALIZE		"/dev/kho/serialize"
 #define FDBOX_DESERIALIZE	"/dev/kho/deserialize"
 
@@ -36,7 +38,7 @@ int open_device(const char *path);
 /* A listing into a malloc()ed array; the number of entries, or -1. */
 int fetch_list(int fd, unsigned long cmd, const char *session, void **entries,
 	       size_t entry_size);
-const char *item_type_name(uint32_t type);
+const char *item_kind(const struct fdbox_item_info *it);
 const char *item_state_name(uint32_t state);
 /* "key N" from a file of such lines; -1 if missing. */
 long long read_stat(const char *path, const char *key);

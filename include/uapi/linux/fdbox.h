@@ -8,8 +8,9 @@
  * kexec cancels the session.
  *
  * /dev/kho/deserialize: after the kexec, each open file attaches to one
- * incoming session and retrieves its fds by label. Closing it releases
- * every item not retrieved.
+ * incoming session and retrieves its fds by label. FDBOX_FINISH releases
+ * every item not retrieved; closing the file without it leaves them
+ * waiting for the next attach.
  *
  * Every ioctl takes a pointer to a structure whose first field, size, is
  * sizeof() of the structure as userspace knows it; the kernel accepts
@@ -28,13 +29,16 @@
 
 #define FDBOX_TYPE		0xBB
 
-/* The kind of fd an item holds (its handler). */
+/*
+ * The kind of fd an item holds. Every kind is named by its handler's
+ * compatible string (struct fdbox_item_info.compatible, e.g.
+ * "fdbox,memfd-v1"); the first two also have a number, kept for the
+ * userspace that knows them by it. Other kinds report 0.
+ */
 enum fdbox_item_type {
+	FDBOX_ITEM_OTHER = 0,		/* see compatible */
 	FDBOX_ITEM_MEMFD = 1,		/* memfd on shmem */
 	FDBOX_ITEM_MEMFD_HUGETLB = 2,	/* memfd on hugetlbfs */
-	FDBOX_ITEM_GUEST_MEMFD = 3,
-	FDBOX_ITEM_VFIO = 4,
-	FDBOX_ITEM_IOMMUFD = 5,
 };
 
 /* Where an item is in its life. */
@@ -103,6 +107,9 @@ struct fdbox_label {
  * @preserved: bytes of memory preserved for it
  * @metadata: bytes of handover metadata describing it, known once the
  *	item is finalized (0 before)
+ * @compatible: its handler's format, which names its kind; for an
+ *	incoming item whose handler this kernel lacks, as the previous
+ *	kernel wrote it (since version 1 of this structure)
  */
 struct fdbox_item_info {
 	char label[FDBOX_NAME_MAX];
@@ -111,13 +118,16 @@ struct fdbox_item_info {
 	__aligned_u64 size;
 	__aligned_u64 preserved;
 	__aligned_u64 metadata;
+	char compatible[FDBOX_NAME_MAX];
 };
 
 /**
  * struct fdbox_session_info - one session, as FDBOX_LIST_SESSIONS reports it
  * @name: its name
  * @nr_items: items not yet retrieved or discarded
- * @attached: 1 if a deserialize file is attached to it
+ * @attached: 1 if a deserialize file is attached to it; an incoming
+ *	session with items and no file attached is waiting (its owner
+ *	closed without FDBOX_FINISH, or never attached)
  * @preserved: bytes of memory preserved for its items
  */
 struct fdbox_session_info {
@@ -160,7 +170,8 @@ struct fdbox_list {
 #define FDBOX_LIST_SIZE_VER0		24	/* without session */
 #define FDBOX_ATTACH_SIZE_VER0		72
 #define FDBOX_RETRIEVE_SIZE_VER0	80
-#define FDBOX_ITEM_INFO_SIZE_VER0	96
+#define FDBOX_ITEM_INFO_SIZE_VER0	96	/* without compatible */
+#define FDBOX_ITEM_INFO_SIZE_VER1	160
 #define FDBOX_SESSION_INFO_SIZE_VER0	80
 
 /**
@@ -177,6 +188,7 @@ struct fdbox_attach {
 
 /* FDBOX_RETRIEVE flags */
 #define FDBOX_RETRIEVE_NO_CLOEXEC	(1U << 0)
+#define FDBOX_RETRIEVE_CONTEXT		(1U << 1)	/* context_fd is set */
 
 /**
  * struct fdbox_retrieve - FDBOX_RETRIEVE: turn an incoming item into an fd
@@ -184,14 +196,16 @@ struct fdbox_attach {
  * @flags: FDBOX_RETRIEVE_*
  * @label: the item
  * @fd: out: the new fd (O_CLOEXEC unless FDBOX_RETRIEVE_NO_CLOEXEC)
- * @reserved: must be 0
+ * @context_fd: with FDBOX_RETRIEVE_CONTEXT, an fd the item's handler
+ *	needs to rebuild it (a guest_memfd: its VM); must be 0 otherwise.
+ *	EINVAL for an item whose kind takes no context
  */
 struct fdbox_retrieve {
 	__u32 size;
 	__u32 flags;
 	char label[FDBOX_NAME_MAX];
 	__s32 fd;
-	__u32 reserved;
+	__s32 context_fd;
 };
 
 /* /dev/kho/serialize */
@@ -208,5 +222,6 @@ struct fdbox_retrieve {
 #define FDBOX_RETRIEVE		_IO(FDBOX_TYPE, 0x12)
 #define FDBOX_DISCARD		_IO(FDBOX_TYPE, 0x13)
 #define FDBOX_DISCARD_SESSION	_IO(FDBOX_TYPE, 0x14)
+#define FDBOX_FINISH		_IO(FDBOX_TYPE, 0x15)
 
 #endif /* _UAPI_LINUX_FDBOX_H */

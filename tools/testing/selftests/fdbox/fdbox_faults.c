@@ -896,7 +896,8 @@ TEST_F_TIMEOUT(fault_injection_stage2, retrieve, 600)
 	ASSERT_LE(0, d) TH_LOG("attach %s: %s", FI_RETRIEVE, strerror(-d));
 	for (k = 0; k < ARRAY_SIZE(fi_kinds); k++)
 		retrieve_faults(_metadata, nth, d, k);
-	/* The copies left over are released with the file. */
+	/* The copies left over are released by the finish. */
+	EXPECT_EQ(0, fdbox_finish(d));
 	close(d);
 	close(nth);
 }

@@ -160,6 +160,7 @@ static const struct fuzz_cmd {
 	  EB(ENOSPC) },
 	{ "DISCARD", FDBOX_DISCARD, A_LABEL, DEV_DES, 0, EB(EBUSY) | EB(ENOENT) },
 	{ "DISCARD_SESSION", FDBOX_DISCARD_SESSION, A_ATTACH, DEV_DES, 0, EB(EBUSY) | EB(ENOENT) },
+	{ "FINISH", FDBOX_FINISH, A_NONE, DEV_DES, 0, EB(ENOENT) },
 };
 
 #define NR_CMDS		((int)ARRAY_SIZE(cmds))
@@ -633,7 +634,7 @@ static void mutate(struct fuzzer *f, enum argkind kind, union argbuf *a, uint32_
 		if (kind == A_DEPOSIT)
 			a->deposit.reserved = pick_flags(r);
 		else if (kind == A_RETRIEVE)
-			a->retrieve.reserved = pick_flags(r);
+			a->retrieve.context_fd = pick_flags(r);
 		else if (kind == A_LABEL)
 			put_name(r, a->label.session, good_names, NR_NAMES, false);
 		else if (kind == A_LIST || kind == A_SESSIONS)
@@ -948,7 +949,9 @@ static int predict_checks(int ci, const union argbuf *a)
 	case A_ATTACH:
 		return a->attach.flags || !name_valid(a->attach.name) ? EINVAL : 0;
 	case A_RETRIEVE:
-		return (a->retrieve.flags & ~FDBOX_RETRIEVE_NO_CLOEXEC) || a->retrieve.reserved ||
+		/* A context memfds refuse (EINVAL) after the lookup, not here. */
+		return (a->retrieve.flags & ~(FDBOX_RETRIEVE_NO_CLOEXEC | FDBOX_RETRIEVE_CONTEXT)) ||
+		       (!(a->retrieve.flags & FDBOX_RETRIEVE_CONTEXT) && a->retrieve.context_fd) ||
 		       !name_valid(a->retrieve.label) ? EINVAL : 0;
 	default:
 		return 0;
@@ -1016,7 +1019,7 @@ static void check_entry(struct fuzzer *f, struct call *c, unsigned int i)
 		return;
 	}
 	memcpy(&it, e, sizeof(it));
-	if (!name_valid(it.label) || it.type > FDBOX_ITEM_IOMMUFD ||
+	if (!name_valid(it.label) || it.type > FDBOX_ITEM_MEMFD_HUGETLB ||
 	    (ser && (it.type != FDBOX_ITEM_MEMFD ||
 		     (it.state != FDBOX_STATE_DEPOSITED && it.state != FDBOX_STATE_FINALIZED) ||
 		     it.size > MEMFD_MAX || it.preserved % PG || it.preserved > ALIGN_2M(it.size) ||

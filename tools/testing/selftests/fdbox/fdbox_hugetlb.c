@@ -497,6 +497,7 @@ TEST_F(unclaimed_stage2, released_pool_untouched)
 
 	released = fdbox_stat(KHO_IN, "released_bytes");
 	freekb = fdbox_free_kb();
+	EXPECT_EQ(0, fdbox_finish(d));
 	close(d);
 	EXPECT_EQ(bytes, fdbox_stat(KHO_IN, "released_bytes") - released);
 	EXPECT_GE(fdbox_free_kb() - freekb, bytes / 1024 * 9 / 10);

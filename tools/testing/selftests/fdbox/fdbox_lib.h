@@ -100,6 +100,12 @@ static inline int fdbox_retrieve(int d, const char *label, unsigned int flags)
 	return err ? err : arg.fd;
 }
 
+/* FDBOX_FINISH: release what the attached session has left; 0 or -errno. */
+static inline int fdbox_finish(int d)
+{
+	return fdbox_ioctl(d, FDBOX_FINISH, NULL);
+}
+
 /*
  * List up to @max entries of @entry_size, of session @session (NULL: the
  * file's own); the total count or -errno.

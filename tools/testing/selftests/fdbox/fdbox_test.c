@@ -1146,7 +1146,10 @@ TEST_F(unclaimed_stage2, released_not_leaked)
 	struct released r;
 	int d, d2, m;
 
-	/* u0: one item retrieved, one discarded, one left at close. */
+	/*
+	 * u0: one item retrieved, one discarded, one left: it waits across
+	 * a close, and FDBOX_FINISH of a second attach releases it.
+	 */
 	d = fdbox_attach("u0");
 	ASSERT_LE(0, d);
 	m = retrieve_checked(_metadata, d, "kept", UC_SIZE / 4, SEED);
@@ -1160,17 +1163,31 @@ TEST_F(unclaimed_stage2, released_not_leaked)
 	EXPECT_EQ(-ENOENT, fdbox_retrieve(d, "dropped", 0));
 	release_start(&r);
 	close(d);
-	expect_released(_metadata, &r, UC_SIZE / 4, "close");
+	EXPECT_EQ(0, fdbox_stat(KHO_IN, "released_bytes") - r.released)
+		TH_LOG("a close without finish released memory");
+	d = fdbox_attach("u0");
+	ASSERT_LE(0, d);
+	/* "kept" listed as retrieved, "left" waiting; "dropped" is gone. */
+	ASSERT_EQ(2, fdbox_list(d, FDBOX_LIST, items, 4, sizeof(items[0])));
+	EXPECT_EQ(FDBOX_STATE_RETRIEVED, fdbox_find_info(items, 2, "kept")->state);
+	EXPECT_EQ(FDBOX_STATE_INCOMING, fdbox_find_info(items, 2, "left")->state);
+	release_start(&r);
+	EXPECT_EQ(0, fdbox_finish(d));
+	expect_released(_metadata, &r, UC_SIZE / 4, "finish");
+	EXPECT_EQ(-ENOENT, fdbox_finish(d));
+	close(d);
 
-	/* u1: attached elsewhere, cannot be discarded; then closed. */
+	/* u1: attached elsewhere, cannot be discarded; then finished. */
 	d = fdbox_attach("u1");
 	ASSERT_LE(0, d);
 	d2 = open(FDBOX_DESERIALIZE, O_RDWR);
 	EXPECT_EQ(-EBUSY, fdbox_name_op(d2, FDBOX_DISCARD_SESSION, "u1"));
 	EXPECT_EQ(-EBUSY, fdbox_discard_in(d2, "u1", "kept"));
+	EXPECT_EQ(-ENOENT, fdbox_finish(d2));
 	release_start(&r);
+	EXPECT_EQ(0, fdbox_finish(d));
 	close(d);
-	expect_released(_metadata, &r, 3 * UC_SIZE / 4, "close u1");
+	expect_released(_metadata, &r, 3 * UC_SIZE / 4, "finish u1");
 
 	/* u2: nobody attaches; listed, then discarded. */
 	ASSERT_EQ(1, fdbox_list(d2, FDBOX_LIST_SESSIONS, sessions, 4, sizeof(sessions[0])));

@@ -305,6 +305,7 @@ TEST_F(corrupt, previous_handover_refused)
 	EXPECT_EQ(-1, fdbox_check(map, 0, CORRUPT_MEMFD, SEED + 'b'));
 	munmap(map, CORRUPT_MEMFD);
 	close(m);
+	EXPECT_EQ(0, fdbox_finish(d));
 	close(d);
 }
 

@@ -18,6 +18,8 @@ and the kernel log has no oops, BUG, WARNING, KASAN, kmemleak or lockdep report.
 
   -f, --flavour NAME     debug (default) or release: picks kernel and initramfs
   -k, --kernel FILE      kernel to boot (default build/FLAVOUR/.../bzImage)
+      --first-kernel FILE  boot FILE for stage 1 only; the later stages
+                         kexec into the kernel above (an upgrade)
   -i, --initramfs FILE   base initramfs (default build/initramfs-FLAVOUR.cpio)
   -s, --stages N         number of stages (default 1)
   -c, --cmd CMD          command for every stage (same as -- CMD)
@@ -41,7 +43,7 @@ otherwise (qemu-accel.sh); FDBOX_ACCEL=kvm or FDBOX_ACCEL=tcg forces it.
 USAGE
 }
 
-flavour=debug kernel= kernel_given= initramfs= stages=1 cmd= mem=2G smp=2 append=
+flavour=debug kernel= kernel_given= first_kernel= initramfs= stages=1 cmd= mem=2G smp=2 append=
 timeout_s=600 logdir=$top/build/logs/run shell=0 quiet=0 disk=
 declare -a adds=() stage_cmds=()
 
@@ -49,6 +51,7 @@ while [ $# -gt 0 ]; do
 	case "$1" in
 	-f|--flavour) flavour=$2; shift ;;
 	-k|--kernel) kernel=$2; kernel_given=1; shift ;;
+	--first-kernel) first_kernel=$2; shift ;;
 	-i|--initramfs) initramfs=$2; shift ;;
 	-s|--stages) stages=$2; shift ;;
 	-c|--cmd) cmd=$2; shift ;;
@@ -71,7 +74,7 @@ done
 
 kernel=${kernel:-$top/build/$flavour/arch/x86/boot/bzImage}
 initramfs=${initramfs:-$top/build/initramfs-$flavour.cpio}
-for f in "$kernel" "$initramfs"; do
+for f in "$kernel" "$initramfs" ${first_kernel:+"$first_kernel"}; do
 	[ -f "$f" ] || { echo "vm-run: $f missing: run 'make initramfs FLAVOUR=$flavour'" >&2; exit 2; }
 done
 [[ "$stages" =~ ^[1-9][0-9]*$ ]] || { echo "vm-run: bad --stages '$stages'" >&2; exit 2; }
@@ -107,6 +110,11 @@ done
 # The guest kexecs into the kernel QEMU booted: the base initramfs holds
 # the flavour's own; a kernel given with --kernel replaces it.
 [ -n "$kernel_given" ] && cp "$kernel" "$layer/boot/bzImage"
+# An upgrade: QEMU boots the old kernel, which kexecs into the one above.
+if [ -n "$first_kernel" ]; then
+	cp "$kernel" "$layer/boot/bzImage"
+	kernel=$first_kernel
+fi
 run_initrd=$work/initramfs.cpio
 cp "$initramfs" "$run_initrd"
 # The kernel reads an uncompressed cpio only at 4-byte aligned offsets.

@@ -21,13 +21,20 @@
  * KHO_THAW does the same when KHO refuses the kexec after us.
  *
  * Closing the file cancels the session: every item is thawed,
- * unpreserved and its file put. A session closed while frozen for a
- * kexec is left alone (the kexec carries it) and destroyed on KHO_THAW.
+ * unpreserved and its file put, the items that depend on others first.
+ * A session closed while frozen for a kexec is left alone (the kexec
+ * carries it) and destroyed on KHO_THAW.
+ *
+ * An item may depend on others of its session (fdbox_item_depend(): a
+ * device on its iommufd, a mapping on its memfd), deposited before it;
+ * an item others depend on cannot be withdrawn. Items may use
+ * participants (participant.c).
  *
  * Locking: fdbox_lock protects the list of named sessions, their names,
  * fdbox_frozen and fdbox_fdt. Each session's lock protects its items
  * and state. Order: kexec lock, fdbox_lock, session lock, then whatever
- * the handlers take (the inode lock, KHO's lock). fdbox_inodes (an
+ * the handlers take (the inode lock, KHO's lock, fdbox_parts_lock).
+ * fdbox_inodes (an
  * xarray with its own lock) holds every inode deposited anywhere, so
  * that a file is in one session at most.
  */
@@ -38,26 +45,44 @@
 #include <linux/file.h>
 #include <linux/kexec.h>
 #include <linux/kho.h>
+#include <linux/kho_abi.h>
 #include <linux/ktime.h>
 #include <linux/libfdt.h>
 #include <linux/mm.h>
 #include <linux/mutex.h>
 #include <linux/notifier.h>
 #include <linux/slab.h>
+#include <linux/vmalloc.h>
 #include <linux/xarray.h>
 
 #include "internal.h"
 #include <trace/events/fdbox.h>
 
-/* The handover FDT of all sessions is at most this big. */
-#define FDBOX_FDT_MAX		SZ_4M
-
-struct fdbox_item {
+/**
+ * struct fdbox_out_item - an item of an outgoing session
+ * @list: on its session's items, in deposit order
+ * @key: its label
+ * @pub: what the handler sees
+ * @handler: its handler
+ * @session: its session
+ * @deps: the items it depends on (fdbox_item_depend())
+ * @nr_deps: how many
+ * @dependents: how many items depend on it
+ * @uses: the participants it uses (fdbox_item_use())
+ * @nr_uses: how many
+ * @frozen: the handler froze it
+ */
+struct fdbox_out_item {
 	struct list_head list;
-	char label[FDBOX_NAME_MAX];
-	struct file *file;
+	struct fdbox_label_entry key;
+	struct fdbox_item pub;
 	const struct fdbox_handler *handler;
-	void *state;
+	struct fdbox_session *session;
+	struct fdbox_out_item **deps;
+	unsigned int nr_deps;
+	unsigned int dependents;
+	struct fdbox_use **uses;
+	unsigned int nr_uses;
 	bool frozen;
 };
 
@@ -66,6 +91,7 @@ struct fdbox_session {
 	struct mutex lock;
 	char name[FDBOX_NAME_MAX];	/* set once, under both locks */
 	struct list_head items;
+	struct rhashtable labels;
 	unsigned int nr_items;
 	bool finalized;
 	bool finalized_by_kexec;
@@ -75,42 +101,149 @@ struct fdbox_session {
 static DEFINE_MUTEX(fdbox_lock);
 static LIST_HEAD(fdbox_sessions);
 static bool fdbox_frozen;
-static void *fdbox_fdt;
 static DEFINE_XARRAY(fdbox_inodes);
 
-static struct fdbox_item *fdbox_find_item(struct fdbox_session *s, const char *label)
-{
-	struct fdbox_item *item;
+/* From KHO_FREEZE to KHO_THAW: the handover, as fdbox_kexec_freeze() built it. */
+static void *fdbox_fdt;			/* the "fdbox" subtree */
+static void *fdbox_tree;		/* the sessions, in a preserved buffer */
+static struct kho_buf_ref fdbox_tree_ref;
 
-	list_for_each_entry(item, &s->items, list) {
-		if (!strcmp(item->label, label))
-			return item;
-	}
-	return NULL;
+static struct fdbox_out_item *fdbox_find_item(struct fdbox_session *s, const char *label)
+{
+	struct fdbox_label_entry *e = fdbox_labels_find(&s->labels, label);
+
+	return e ? container_of(e, struct fdbox_out_item, key) : NULL;
 }
 
-static void fdbox_item_thaw(struct fdbox_item *item)
+static void fdbox_item_thaw(struct fdbox_out_item *item)
 {
 	if (item->frozen && item->handler->thaw)
-		item->handler->thaw(item->file, item->state);
+		item->handler->thaw(&item->pub);
 	item->frozen = false;
 }
 
+/* Let go of what an item depends on and uses. */
+static void fdbox_item_unlink(struct fdbox_out_item *item)
+{
+	while (item->nr_deps)
+		item->deps[--item->nr_deps]->dependents--;
+	while (item->nr_uses)
+		fdbox_use_put(item->uses[--item->nr_uses]);
+	kfree(item->deps);
+	kfree(item->uses);
+	item->deps = NULL;
+	item->uses = NULL;
+}
+
 /* Take an item out of its session and give everything back. */
-static void fdbox_item_destroy(struct fdbox_session *s, struct fdbox_item *item)
+static void fdbox_item_destroy(struct fdbox_session *s, struct fdbox_out_item *item)
 {
 	fdbox_item_thaw(item);
-	item->handler->unpreserve(item->file, item->state);
-	xa_erase(&fdbox_inodes, (unsigned long)file_inode(item->file));
+	item->handler->unpreserve(&item->pub);
+	fdbox_item_unlink(item);
+	xa_erase(&fdbox_inodes, (unsigned long)file_inode(item->pub.file));
+	fdbox_labels_remove(&s->labels, &item->key);
 	list_del(&item->list);
 	s->nr_items--;
-	fput(item->file);
+	fput(item->pub.file);
 	kfree(item);
 }
 
+/* During preserve: the item of the handler's view. */
+static struct fdbox_out_item *fdbox_out_item(struct fdbox_item *pub)
+{
+	return container_of(pub, struct fdbox_out_item, pub);
+}
+
+/* Grow an array of links by one slot; the slot, or NULL. */
+static void *fdbox_link_slot(void **array, unsigned int nr, size_t size)
+{
+	void *bigger;
+
+	if (nr >= FDBOX_MAX_LINKS)
+		return NULL;
+	bigger = krealloc_array(*array, nr + 1, size, GFP_KERNEL);
+	if (!bigger)
+		return NULL;
+	*array = bigger;
+	return bigger + nr * size;
+}
+
+/**
+ * fdbox_item_depend - declare that an item needs another of its session
+ * @item: the item being preserved (call from the handler's preserve)
+ * @file: the file the item needs, deposited in the same session before
+ *
+ * The next kernel retrieves @file's item before this one, and hands its
+ * file to this item's retrieve as fdbox_item_dependency(item, index).
+ * While this item is in the session, @file's item cannot be withdrawn.
+ *
+ * Return: the index of the dependency (0 for the first one declared),
+ * -ENOLINK if @file is not deposited in the item's session, -E2BIG past
+ * FDBOX_MAX_LINKS dependencies, -ENOMEM.
+ */
+int fdbox_item_depend(struct fdbox_item *pub, struct file *file)
+{
+	struct fdbox_out_item *item = fdbox_out_item(pub), *other, **slot;
+
+	/* Under the xarray's lock: a found item is not freed meanwhile. */
+	xa_lock(&fdbox_inodes);
+	other = xa_load(&fdbox_inodes, (unsigned long)file_inode(file));
+	if (other && (other == item || other->session != item->session))
+		other = NULL;
+	xa_unlock(&fdbox_inodes);
+	if (!other)
+		return -ENOLINK;
+	if (item->nr_deps >= FDBOX_MAX_LINKS)
+		return -E2BIG;
+	slot = fdbox_link_slot((void **)&item->deps, item->nr_deps, sizeof(*slot));
+	if (!slot)
+		return -ENOMEM;
+	*slot = other;
+	other->dependents++;
+	return item->nr_deps++;
+}
+EXPORT_SYMBOL_GPL(fdbox_item_depend);
+
+/**
+ * fdbox_item_use - declare that an item uses a participant
+ * @item: the item being preserved (call from the handler's preserve)
+ * @p: a registered participant
+ *
+ * The participant's state is preserved with its first user and
+ * unpreserved after its last; in the next kernel, released once the
+ * last item using it is finished or discarded.
+ *
+ * Return: 0, -E2BIG past FDBOX_MAX_LINKS participants, -ENOMEM, or the
+ * error of the participant's preserve.
+ */
+int fdbox_item_use(struct fdbox_item *pub, struct fdbox_participant *p)
+{
+	struct fdbox_out_item *item = fdbox_out_item(pub);
+	struct fdbox_use *use, **slot;
+	unsigned int i;
+
+	for (i = 0; i < item->nr_uses; i++) {
+		if (!strcmp(fdbox_use_compatible(item->uses[i]), p->compatible))
+			return 0;
+	}
+	if (item->nr_uses >= FDBOX_MAX_LINKS)
+		return -E2BIG;
+	slot = fdbox_link_slot((void **)&item->uses, item->nr_uses, sizeof(*slot));
+	if (!slot)
+		return -ENOMEM;
+	use = fdbox_use_get(p, item->session);
+	if (IS_ERR(use))
+		return PTR_ERR(use);
+	*slot = use;
+	item->nr_uses++;
+	return 0;
+}
+EXPORT_SYMBOL_GPL(fdbox_item_use);
+
 static void fdbox_session_thaw(struct fdbox_session *s)
 {
-	struct fdbox_item *item;
+	struct fdbox_out_item *item;
 
 	list_for_each_entry(item, &s->items, list)
 		fdbox_item_thaw(item);
@@ -120,15 +253,15 @@ static void fdbox_session_thaw(struct fdbox_session *s)
 
 static int fdbox_session_freeze(struct fdbox_session *s)
 {
-	struct fdbox_item *item;
+	struct fdbox_out_item *item;
 	int err;
 
 	list_for_each_entry(item, &s->items, list) {
 		if (item->handler->freeze) {
-			err = item->handler->freeze(item->file, item->state);
+			err = item->handler->freeze(&item->pub);
 			if (err) {
 				pr_err_ratelimited("session %s: cannot finalize %s (%d)\n",
-						   s->name, item->label, err);
+						   s->name, item->key.label, err);
 				fdbox_session_thaw(s);
 				return err;
 			}
@@ -141,12 +274,14 @@ static int fdbox_session_freeze(struct fdbox_session *s)
 
 static void fdbox_session_destroy(struct fdbox_session *s)
 {
-	struct fdbox_item *item, *tmp;
+	struct fdbox_out_item *item, *tmp;
 
 	mutex_lock(&s->lock);
-	list_for_each_entry_safe(item, tmp, &s->items, list)
+	/* Newest first: what depends on an item goes before it. */
+	list_for_each_entry_safe_reverse(item, tmp, &s->items, list)
 		fdbox_item_destroy(s, item);
 	mutex_unlock(&s->lock);
+	fdbox_labels_destroy(&s->labels);
 	mutex_destroy(&s->lock);
 	kfree(s);
 }
@@ -161,6 +296,10 @@ static int fdbox_serialize_open(struct inode *inode, struct file *file)
 	s = kzalloc(sizeof(*s), GFP_KERNEL);
 	if (!s)
 		return -ENOMEM;
+	if (fdbox_labels_init(&s->labels)) {
+		kfree(s);
+		return -ENOMEM;
+	}
 	mutex_init(&s->lock);
 	INIT_LIST_HEAD(&s->items);
 	INIT_LIST_HEAD(&s->list);
@@ -223,7 +362,7 @@ out:
 static int fdbox_deposit(struct fdbox_session *s, unsigned long uarg)
 {
 	struct fdbox_deposit arg;
-	struct fdbox_item *item;
+	struct fdbox_out_item *item;
 	struct file *file;
 	int err;
 
@@ -241,8 +380,8 @@ static int fdbox_deposit(struct fdbox_session *s, unsigned long uarg)
 		err = -ENOMEM;
 		goto put_file;
 	}
-	strscpy(item->label, arg.label);
-	item->file = file;
+	strscpy_pad(item->key.label, arg.label);
+	item->pub.file = file;
 	item->handler = fdbox_handler_for_file(file);
 	if (!item->handler) {
 		err = -EOPNOTSUPP;
@@ -263,19 +402,23 @@ static int fdbox_deposit(struct fdbox_session *s, unsigned long uarg)
 		err = -EBUSY;
 		goto unlock;
 	}
-	if (fdbox_find_item(s, item->label)) {
-		err = -EEXIST;
-		goto unlock;
-	}
+	err = fdbox_labels_insert(&s->labels, &item->key);
+	if (err)
+		goto unlock;	/* -EEXIST, or -ENOMEM */
 	err = xa_insert(&fdbox_inodes, (unsigned long)file_inode(file), item,
 			GFP_KERNEL);
-	if (err)
-		goto unlock;	/* -EBUSY: in a session already */
-	trace_fdbox_deposit_start(s->name, item->label);
-	err = item->handler->preserve(file, &item->state);
-	trace_fdbox_deposit_end(s->name, item->label, err);
 	if (err) {
+		fdbox_labels_remove(&s->labels, &item->key);
+		goto unlock;	/* -EBUSY: in a session already */
+	}
+	item->session = s;
+	trace_fdbox_deposit_start(s->name, item->key.label);
+	err = item->handler->preserve(&item->pub);
+	trace_fdbox_deposit_end(s->name, item->key.label, err);
+	if (err) {
+		fdbox_item_unlink(item);
 		xa_erase(&fdbox_inodes, (unsigned long)file_inode(file));
+		fdbox_labels_remove(&s->labels, &item->key);
 		goto unlock;
 	}
 	list_add_tail(&item->list, &s->items);
@@ -295,7 +438,7 @@ put_file:
 static int fdbox_withdraw(struct fdbox_session *s, unsigned long uarg)
 {
 	struct fdbox_label arg;
-	struct fdbox_item *item;
+	struct fdbox_out_item *item;
 	int err;
 
 	err = fdbox_copy_arg(&arg, sizeof(arg), FDBOX_LABEL_SIZE_VER0, uarg);
@@ -308,7 +451,7 @@ static int fdbox_withdraw(struct fdbox_session *s, unsigned long uarg)
 	item = fdbox_find_item(s, arg.label);
 	if (!item)
 		err = -ENOENT;
-	else if (s->finalized)
+	else if (s->finalized || item->dependents)
 		err = -EBUSY;
 	else
 		fdbox_item_destroy(s, item);
@@ -340,7 +483,7 @@ static int fdbox_finalize(struct fdbox_session *s, bool finalize)
 
 struct fdbox_list_items {
 	struct fdbox_session *s;
-	struct fdbox_item *cursor;
+	struct fdbox_out_item *cursor;
 	unsigned int pos;
 };
 
@@ -348,25 +491,26 @@ static bool fdbox_fill_item(void *priv, unsigned int i, void *entry)
 {
 	struct fdbox_list_items *li = priv;
 	struct fdbox_item_info *info = entry;
-	struct fdbox_item *item = li->cursor;
-	u64 size, preserved, metadata;
+	struct fdbox_out_item *item = li->cursor;
+	struct fdbox_sizes sz;
 
 	if (i >= li->s->nr_items)
 		return false;
 	/* Entries are asked for in order: walk the list once. */
 	item = i ? list_next_entry(item, list) :
-		   list_first_entry(&li->s->items, struct fdbox_item, list);
+		   list_first_entry(&li->s->items, struct fdbox_out_item, list);
 	li->cursor = item;
 	if (!info)
 		return true;
 
-	strscpy(info->label, item->label);
+	strscpy(info->label, item->key.label);
+	strscpy(info->compatible, item->handler->compatible);
 	info->type = item->handler->type;
 	info->state = li->s->finalized ? FDBOX_STATE_FINALIZED : FDBOX_STATE_DEPOSITED;
-	item->handler->info(item->file, item->state, &size, &preserved, &metadata);
-	info->size = size;
-	info->preserved = preserved;
-	info->metadata = metadata;
+	item->handler->info(&item->pub, &sz);
+	info->size = sz.size;
+	info->preserved = sz.preserved;
+	info->metadata = sz.metadata;
 	return true;
 }
 
@@ -411,7 +555,7 @@ static bool fdbox_fill_session(void *priv, unsigned int i, void *entry)
 {
 	struct fdbox_session_info *info = entry;
 	struct fdbox_session **cursor = priv;
-	struct fdbox_item *item;
+	struct fdbox_out_item *item;
 	struct fdbox_session *s;
 
 	s = i ? list_next_entry(*cursor, list) :
@@ -426,10 +570,10 @@ static bool fdbox_fill_session(void *priv, unsigned int i, void *entry)
 	info->nr_items = s->nr_items;
 	info->attached = 1;	/* an open file holds every outgoing session */
 	list_for_each_entry(item, &s->items, list) {
-		u64 size, preserved, metadata;
+		struct fdbox_sizes sz;
 
-		item->handler->info(item->file, item->state, &size, &preserved, &metadata);
-		info->preserved += preserved;
+		item->handler->info(&item->pub, &sz);
+		info->preserved += sz.preserved;
 	}
 	mutex_unlock(&s->lock);
 	return true;
@@ -486,37 +630,67 @@ const struct file_operations fdbox_serialize_fops = {
 	.compat_ioctl	= compat_ptr_ioctl,
 };
 
-/* libfdt's sequential write errors as -errno. */
-static int fdbox_fdt_err(int err)
+/* A property holding a list of strings, each with its NUL. */
+static int fdbox_fdt_strings(void *fdt, const char *name, const char * const *strs,
+			     unsigned int nr)
 {
-	if (err == -FDT_ERR_NOSPACE)
-		return -ENOSPC;
-	return err < 0 ? -EINVAL : 0;
+	size_t len = 0, off = 0;
+	unsigned int i;
+	char *buf;
+	int err;
+
+	if (!nr)
+		return 0;
+	for (i = 0; i < nr; i++)
+		len += strlen(strs[i]) + 1;
+	buf = kmalloc(len, GFP_KERNEL);
+	if (!buf)
+		return -ENOMEM;
+	for (i = 0; i < nr; i++)
+		off += strscpy(buf + off, strs[i], len - off) + 1;
+	err = fdbox_fdt_err(fdt_property(fdt, name, buf, len));
+	kfree(buf);
+	return err;
 }
 
-static int fdbox_fdt_item(void *fdt, struct fdbox_item *item, unsigned int n)
+/* "depends" and "uses": labels and compatible strings. */
+static int fdbox_fdt_links(void *fdt, struct fdbox_out_item *item)
 {
-	u64 size, preserved, metadata;
+	const char *strs[FDBOX_MAX_LINKS];
+	unsigned int i;
+	int err;
+
+	for (i = 0; i < item->nr_deps; i++)
+		strs[i] = item->deps[i]->key.label;
+	err = fdbox_fdt_strings(fdt, "depends", strs, item->nr_deps);
+	for (i = 0; i < item->nr_uses; i++)
+		strs[i] = fdbox_use_compatible(item->uses[i]);
+	return err ?: fdbox_fdt_strings(fdt, "uses", strs, item->nr_uses);
+}
+
+static int fdbox_fdt_item(void *fdt, struct fdbox_out_item *item, unsigned int n)
+{
+	struct fdbox_sizes sz;
 	char node[16];
 	int err;
 
-	item->handler->info(item->file, item->state, &size, &preserved, &metadata);
+	item->handler->info(&item->pub, &sz);
 	snprintf(node, sizeof(node), "i%u", n);
 	err = fdt_begin_node(fdt, node);
-	err = err ?: fdt_property_string(fdt, "label", item->label);
+	err = err ?: fdt_property_string(fdt, "label", item->key.label);
 	err = err ?: fdt_property_string(fdt, "compatible", item->handler->compatible);
-	err = err ?: fdt_property_u64(fdt, "size", size);
-	err = err ?: fdt_property_u64(fdt, "preserved", preserved);
-	err = err ?: fdt_property_u64(fdt, "metadata", metadata);
-	err = fdbox_fdt_err(err);
-	if (!err && item->handler->serialize)
-		err = item->handler->serialize(item->file, item->state, fdt);
+	err = err ?: fdt_property_u64(fdt, "size", sz.size);
+	err = err ?: fdt_property_u64(fdt, "preserved", sz.preserved);
+	err = err ?: fdt_property_u64(fdt, "metadata", sz.metadata);
+	err = fdbox_fdt_err(err) ?: fdbox_fdt_links(fdt, item);
+	if (!err && item->handler->describe)
+		err = item->handler->describe(&item->pub, fdt);
 	return err ?: fdbox_fdt_err(fdt_end_node(fdt));
 }
 
 static int fdbox_fdt_session(void *fdt, struct fdbox_session *s, unsigned int n)
 {
-	struct fdbox_item *item;
+	struct fdbox_out_item *item;
 	unsigned int i = 0;
 	char node[16];
 	int err;
@@ -529,11 +703,28 @@ static int fdbox_fdt_session(void *fdt, struct fdbox_session *s, unsigned int n)
 			break;
 		err = fdbox_fdt_item(fdt, item, i++);
 	}
+	err = err ?: fdbox_uses_describe(fdt, s);
 	return err ?: fdbox_fdt_err(fdt_end_node(fdt));
 }
 
+/* For KHO's test of an unknown handler: make the first item's unknown. */
+static void fdbox_tree_corrupt(void *fdt)
+{
+	int node, depth = 0, len;
+	char *c;
+
+	for (node = fdt_next_node(fdt, 0, &depth); node >= 0 && depth > 0;
+	     node = fdt_next_node(fdt, node, &depth)) {
+		c = fdt_getprop_w(fdt, node, "compatible", &len);
+		if (depth == 2 && c && len > 1) {
+			c[0] ^= 0x20;	/* "fdbox,..." becomes "Fdbox,..." */
+			return;
+		}
+	}
+}
+
 /* Describe every session in @fdt. Caller holds fdbox_lock. */
-static int fdbox_fdt_write(void *fdt, size_t size)
+static int fdbox_tree_write(void *fdt, size_t size)
 {
 	struct fdbox_session *s;
 	unsigned int n = 0;
@@ -550,34 +741,88 @@ static int fdbox_fdt_write(void *fdt, size_t size)
 		err = fdbox_fdt_session(fdt, s, n++);
 		mutex_unlock(&s->lock);
 	}
-	return err ?: fdbox_fdt_err(fdt_end_node(fdt) ?: fdt_finish(fdt));
+	err = err ?: fdbox_uses_describe(fdt, NULL);
+	err = err ?: fdbox_fdt_err(fdt_end_node(fdt) ?: fdt_finish(fdt));
+	if (!err && kho_test_corrupt_items())
+		fdbox_tree_corrupt(fdt);
+	return err;
 }
 
-static int fdbox_fdt_build(void)
+/* Take the handover back out of KHO. Caller holds fdbox_lock. */
+static void fdbox_handover_free(void)
 {
-	size_t size = SZ_64K;
-	void *fdt;
+	if (fdbox_fdt) {
+		kho_remove_subtree(FDBOX_KHO_NODE);
+		kfree(fdbox_fdt);
+		fdbox_fdt = NULL;
+	}
+	if (fdbox_tree) {
+		kho_buf_unpreserve(&fdbox_tree_ref);
+		vfree(fdbox_tree);
+		fdbox_tree = NULL;
+	}
+}
+
+/* The "fdbox" subtree: what version, and where the tree is. */
+#define FDBOX_SUBTREE_SIZE	SZ_1K
+
+/*
+ * Write the sessions into a tree of whatever size they need, preserve
+ * it, and point the "fdbox" subtree at it. Caller holds fdbox_lock.
+ */
+static int fdbox_handover_build(unsigned int nr_items)
+{
+	/* About 200 bytes per item: most handovers take one pass. */
+	size_t size = PAGE_ALIGN(SZ_64K + nr_items * 256UL);
 	int err;
 
 	for (;;) {
-		fdt = kvmalloc(size, GFP_KERNEL);
-		if (!fdt)
+		fdbox_tree = vmalloc(size);
+		if (!fdbox_tree)
 			return -ENOMEM;
-		err = fdbox_fdt_write(fdt, size);
-		if (!err)
+		err = fdbox_tree_write(fdbox_tree, size);
+		if (err != -ENOSPC || size >= KHO_BUF_MAX)
 			break;
-		kvfree(fdt);
-		if (err != -ENOSPC || size >= FDBOX_FDT_MAX)
-			return err;
+		vfree(fdbox_tree);
 		size *= 2;
 	}
-	err = kho_add_subtree(FDBOX_KHO_NODE, fdt);
+	if (!err)
+		err = kho_buf_preserve(fdbox_tree, fdt_totalsize(fdbox_tree),
+				       &fdbox_tree_ref);
 	if (err) {
-		kvfree(fdt);
+		vfree(fdbox_tree);
+		fdbox_tree = NULL;
 		return err;
 	}
-	fdbox_fdt = fdt;
+
+	fdbox_fdt = kmalloc(FDBOX_SUBTREE_SIZE, GFP_KERNEL);
+	if (!fdbox_fdt) {
+		err = -ENOMEM;
+		goto fail;
+	}
+	err = fdbox_fdt_err(fdt_create(fdbox_fdt, FDBOX_SUBTREE_SIZE) ?:
+			    fdt_finish_reservemap(fdbox_fdt) ?:
+			    fdt_begin_node(fdbox_fdt, "") ?:
+			    fdt_property_string(fdbox_fdt, "compatible", FDBOX_COMPATIBLE) ?:
+			    fdt_property(fdbox_fdt, "tree", &fdbox_tree_ref,
+					 sizeof(fdbox_tree_ref)) ?:
+			    fdt_end_node(fdbox_fdt) ?:
+			    fdt_finish(fdbox_fdt));
+	if (err) {
+		kfree(fdbox_fdt);
+		fdbox_fdt = NULL;
+		goto fail;
+	}
+	err = kho_add_subtree(FDBOX_KHO_NODE, fdbox_fdt);
+	if (err) {
+		kfree(fdbox_fdt);
+		fdbox_fdt = NULL;
+		goto fail;
+	}
 	return 0;
+fail:
+	fdbox_handover_free();
+	return err;
 }
 
 /* Undo what the kexec did to the sessions. Caller holds fdbox_lock. */
@@ -585,11 +830,7 @@ static void fdbox_kexec_thaw(void)
 {
 	struct fdbox_session *s, *tmp;
 
-	if (fdbox_fdt) {
-		kho_remove_subtree(FDBOX_KHO_NODE);
-		kvfree(fdbox_fdt);
-		fdbox_fdt = NULL;
-	}
+	fdbox_handover_free();
 	list_for_each_entry_safe(s, tmp, &fdbox_sessions, list) {
 		if (s->orphaned) {
 			list_del(&s->list);
@@ -632,15 +873,16 @@ static int fdbox_kexec_freeze(struct kimage *image)
 			break;
 	}
 	if (!err)
-		err = fdbox_fdt_build();
+		err = fdbox_handover_build(nr_items);
 	trace_fdbox_handover_end(nr_items, err);
 	if (err) {
 		pr_err("kexec refused: cannot finalize the sessions (%d)\n", err);
 		fdbox_kexec_thaw();
 		return err;
 	}
-	pr_info("handing over %u sessions with %u items, finalized in %lld us\n",
-		nr_sessions, nr_items, ktime_us_delta(ktime_get(), start));
+	pr_info("handing over %u sessions with %u items in %u bytes, finalized in %lld us\n",
+		nr_sessions, nr_items, fdt_totalsize(fdbox_tree),
+		ktime_us_delta(ktime_get(), start));
 out:
 	fdbox_frozen = kho_image_carries_handover(image);
 	return 0;
@@ -652,10 +894,12 @@ static int fdbox_kho_notify(struct notifier_block *nb, unsigned long event,
 	int err = 0;
 
 	mutex_lock(&fdbox_lock);
-	if (event == KHO_FREEZE)
+	if (event == KHO_FREEZE) {
+		fdbox_in_report_unfinished();
 		err = fdbox_kexec_freeze(image);
-	else if (event == KHO_THAW && fdbox_frozen)
+	} else if (event == KHO_THAW && fdbox_frozen) {
 		fdbox_kexec_thaw();
+	}
 	mutex_unlock(&fdbox_lock);
 	return notifier_from_errno(err);
 }
