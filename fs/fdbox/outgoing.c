@@ -852,6 +852,9 @@ static int fdbox_kexec_freeze(struct kimage *image)
 	struct fdbox_session *s;
 	int err = 0;
 
+	/* An earlier kexec froze everything and then failed past KHO: undo. */
+	if (fdbox_frozen)
+		fdbox_kexec_thaw();
 	/* A kexec jump comes back without KHO_THAW: do not freeze for it. */
 	if (list_empty(&fdbox_sessions))
 		goto out;

@@ -50,11 +50,11 @@
 
 #include "internal.h"
 
-/* Test-only ioctls; the selftests define the same. */
-#define FDBOX_TEST_NEW		_IO(FDBOX_TYPE, 0xdf)	/* on fdbox-test/object */
-#define FDBOX_TEST_DEPEND	_IO(FDBOX_TYPE, 0xe0)	/* arg: an object's fd */
-#define FDBOX_TEST_USE		_IO(FDBOX_TYPE, 0xe1)	/* arg: FDBOX_TEST_USE_* */
-#define FDBOX_TEST_INFO		_IO(FDBOX_TYPE, 0xe2)	/* arg: struct fdbox_test_info */
+/* Test-only ioctls, 0x1c-0x1f of fdbox's range; the selftests define the same. */
+#define FDBOX_TEST_NEW		_IO(FDBOX_TYPE, 0x1c)	/* on fdbox-test/object */
+#define FDBOX_TEST_DEPEND	_IO(FDBOX_TYPE, 0x1d)	/* arg: an object's fd */
+#define FDBOX_TEST_USE		_IO(FDBOX_TYPE, 0x1e)	/* arg: FDBOX_TEST_USE_* */
+#define FDBOX_TEST_INFO		_IO(FDBOX_TYPE, 0x1f)	/* arg: struct fdbox_test_info */
 #define FDBOX_TEST_USE_GLOBAL	1
 #define FDBOX_TEST_USE_SESSION	2
 

@@ -513,6 +513,10 @@ int kho_kexec_prepare(struct kimage *image)
 	if (!kho_enabled || !kho_header)
 		return 0;
 
+	/* A kexec that failed after an earlier prepare left us frozen. */
+	mutex_lock(&kho_out_lock);
+	kho_out_frozen = false;
+	mutex_unlock(&kho_out_lock);
 	err = blocking_notifier_call_chain_robust(&kho_freeze_chain, KHO_FREEZE,
 						  KHO_THAW, image);
 	err = notifier_to_errno(err);

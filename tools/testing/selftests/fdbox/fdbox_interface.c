@@ -32,10 +32,10 @@
 #define KHO_IN "/sys/kernel/debug/kho/in/stats"
 
 /* The test handler's ioctls (fs/fdbox/testing.c). */
-#define FDBOX_TEST_NEW		_IO(FDBOX_TYPE, 0xdf)
-#define FDBOX_TEST_DEPEND	_IO(FDBOX_TYPE, 0xe0)
-#define FDBOX_TEST_USE		_IO(FDBOX_TYPE, 0xe1)
-#define FDBOX_TEST_INFO		_IO(FDBOX_TYPE, 0xe2)
+#define FDBOX_TEST_NEW		_IO(FDBOX_TYPE, 0x1c)
+#define FDBOX_TEST_DEPEND	_IO(FDBOX_TYPE, 0x1d)
+#define FDBOX_TEST_USE		_IO(FDBOX_TYPE, 0x1e)
+#define FDBOX_TEST_INFO		_IO(FDBOX_TYPE, 0x1f)
 #define FDBOX_TEST_USE_GLOBAL	1
 #define FDBOX_TEST_USE_SESSION	2
 
