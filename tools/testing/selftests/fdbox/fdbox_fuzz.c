@@ -1018,7 +1018,12 @@ static void check_entry(struct fuzzer *f, struct call *c, unsigned int i)
 			       name_valid(s.name), s.attached);
 		return;
 	}
-	memcpy(&it, e, sizeof(it));
+	/* An entry_size below ours has only the head of each entry. */
+	memset(&it, 0, sizeof(it));
+	memcpy(&it, e, c->esize < sizeof(it) ? c->esize : sizeof(it));
+	if (c->esize >= FDBOX_ITEM_INFO_SIZE_VER1 &&
+	    !memchr(it.compatible, 0, sizeof(it.compatible)))
+		report(f, c, "item entry %u: compatible not NUL-terminated", i);
 	if (!name_valid(it.label) || it.type > FDBOX_ITEM_MEMFD_HUGETLB ||
 	    (ser && (it.type != FDBOX_ITEM_MEMFD ||
 		     (it.state != FDBOX_STATE_DEPOSITED && it.state != FDBOX_STATE_FINALIZED) ||

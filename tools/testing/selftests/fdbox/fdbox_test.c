@@ -327,6 +327,7 @@ TEST_F(ioctls_stage1, list_other_sessions)
 
 TEST_F(ioctls_stage1, deserialize_without_handover)
 {
+	struct fdbox_retrieve ret = { .size = sizeof(ret), .context_fd = 1 };
 	struct fdbox_session_info sessions[2];
 	struct fdbox_item_info items[2];
 	int d = open(FDBOX_DESERIALIZE, O_RDWR);
@@ -338,7 +339,11 @@ TEST_F(ioctls_stage1, deserialize_without_handover)
 	EXPECT_EQ(-EINVAL, fdbox_name_op(d, FDBOX_ATTACH, ""));
 	EXPECT_EQ(-ENOENT, fdbox_name_op(d, FDBOX_DISCARD_SESSION, "none"));
 	EXPECT_EQ(-ENOENT, fdbox_retrieve(d, "x", 0));
-	EXPECT_EQ(-EINVAL, fdbox_retrieve(d, "x", 2));
+	EXPECT_EQ(-EINVAL, fdbox_retrieve(d, "x", 4));	/* an unknown flag */
+	EXPECT_EQ(-ENOENT, fdbox_finish(d));	/* nothing attached */
+	/* A context fd without the flag saying so. */
+	strcpy(ret.label, "x");
+	EXPECT_EQ(-EINVAL, fdbox_ioctl(d, FDBOX_RETRIEVE, &ret));
 	EXPECT_EQ(-ENOENT, fdbox_label_op(d, FDBOX_DISCARD, "x"));
 	EXPECT_EQ(-ENOTTY, fdbox_ioctl(d, FDBOX_DEPOSIT, items));
 	close(d);
