@@ -204,14 +204,16 @@ int fdbox_list_collect(const struct fdbox_list *arg, size_t entry_size,
 
 	/* Count first: a big count on a short list costs no big buffer. */
 	for (l->total = 0; fill(priv, l->total, NULL); l->total++)
-		;
+		cond_resched();
 	l->filled = min3(arg->count, l->total, (unsigned int)FDBOX_LIST_MAX);
 	l->entry_size = entry_size;
 	l->buf = l->filled ? kvcalloc(l->filled, entry_size, GFP_KERNEL) : NULL;
 	if (l->filled && !l->buf)
 		return -ENOMEM;
-	for (i = 0; i < l->filled; i++)
+	for (i = 0; i < l->filled; i++) {
 		fill(priv, i, l->buf + i * entry_size);
+		cond_resched();
+	}
 	return 0;
 }
 

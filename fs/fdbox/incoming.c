@@ -213,6 +213,7 @@ static void fdbox_in_end_session(struct fdbox_in_session *s)
 		if (item->retrieved && item->handler->finish)
 			item->handler->finish(&item->pub);
 		fdbox_in_discard_item(s, item);
+		cond_resched();
 	}
 	fdbox_in_free_session(s);
 	fdbox_in_put_tree();
@@ -225,8 +226,10 @@ static void fdbox_in_free_all(void)
 	struct fdbox_in_part *part, *ptmp;
 
 	list_for_each_entry_safe(s, tmp, &fdbox_in_sessions, list) {
-		list_for_each_entry_safe(item, itmp, &s->items, list)
+		list_for_each_entry_safe(item, itmp, &s->items, list) {
 			kfree(item);
+			cond_resched();
+		}
 		fdbox_in_free_session(s);
 	}
 	list_for_each_entry_safe(part, ptmp, &fdbox_in_parts, list) {
@@ -272,6 +275,7 @@ static void fdbox_in_count_dependents(struct fdbox_in_session *s)
 			if (dep)
 				dep->dependents++;
 		}
+		cond_resched();
 	}
 }
 
@@ -328,6 +332,7 @@ static int fdbox_in_parse_session(const void *fdt, int snode)
 		item->pub.node = inode;
 		list_add_tail(&item->list, &s->items);
 		s->nr_items++;
+		cond_resched();
 		item->compatible = fdt_getprop(fdt, inode, "compatible", &len);
 		if (!item->compatible || len < 1 || item->compatible[len - 1])
 			item->compatible = "(none)";
@@ -462,6 +467,7 @@ void fdbox_restore_init(void)
 			if (!fdbox_in_handler(item))
 				pr_warn("session %s: item %s: no handler for %s in this kernel; it cannot be retrieved\n",
 					s->name, item->key.label, item->compatible);
+			cond_resched();
 		}
 	}
 	mutex_unlock(&fdbox_in_lock);
@@ -696,6 +702,7 @@ static bool fdbox_fill_session(void *priv, unsigned int i, void *entry)
 		if (!item->retrieved)
 			info->preserved += fdbox_fdt_u64(fdbox_in_fdt, item->pub.node,
 							 "preserved");
+		cond_resched();
 	}
 	return true;
 }

@@ -245,8 +245,10 @@ static void fdbox_session_thaw(struct fdbox_session *s)
 {
 	struct fdbox_out_item *item;
 
-	list_for_each_entry(item, &s->items, list)
+	list_for_each_entry(item, &s->items, list) {
 		fdbox_item_thaw(item);
+		cond_resched();
+	}
 	s->finalized = false;
 	s->finalized_by_kexec = false;
 }
@@ -267,6 +269,7 @@ static int fdbox_session_freeze(struct fdbox_session *s)
 			}
 		}
 		item->frozen = true;
+		cond_resched();
 	}
 	s->finalized = true;
 	return 0;
@@ -278,8 +281,10 @@ static void fdbox_session_destroy(struct fdbox_session *s)
 
 	mutex_lock(&s->lock);
 	/* Newest first: what depends on an item goes before it. */
-	list_for_each_entry_safe_reverse(item, tmp, &s->items, list)
+	list_for_each_entry_safe_reverse(item, tmp, &s->items, list) {
 		fdbox_item_destroy(s, item);
+		cond_resched();
+	}
 	mutex_unlock(&s->lock);
 	fdbox_labels_destroy(&s->labels);
 	mutex_destroy(&s->lock);
@@ -574,6 +579,7 @@ static bool fdbox_fill_session(void *priv, unsigned int i, void *entry)
 
 		item->handler->info(&item->pub, &sz);
 		info->preserved += sz.preserved;
+		cond_resched();
 	}
 	mutex_unlock(&s->lock);
 	return true;
@@ -702,6 +708,7 @@ static int fdbox_fdt_session(void *fdt, struct fdbox_session *s, unsigned int n)
 		if (err)
 			break;
 		err = fdbox_fdt_item(fdt, item, i++);
+		cond_resched();
 	}
 	err = err ?: fdbox_uses_describe(fdt, s);
 	return err ?: fdbox_fdt_err(fdt_end_node(fdt));
