@@ -107,7 +107,7 @@ int fdbox_copy_arg(void *karg, size_t ksize, size_t minsize, unsigned long uarg)
 	u32 usize;
 
 	BUILD_BUG_ON(sizeof(struct fdbox_set_name) != FDBOX_SET_NAME_SIZE_VER0);
-	BUILD_BUG_ON(sizeof(struct fdbox_deposit) != FDBOX_DEPOSIT_SIZE_VER0);
+	BUILD_BUG_ON(sizeof(struct fdbox_deposit) != FDBOX_DEPOSIT_SIZE_VER1);
 	BUILD_BUG_ON(sizeof(struct fdbox_attach) != FDBOX_ATTACH_SIZE_VER0);
 	BUILD_BUG_ON(sizeof(struct fdbox_retrieve) != FDBOX_RETRIEVE_SIZE_VER0);
 	BUILD_BUG_ON(sizeof(struct fdbox_item_info) != FDBOX_ITEM_INFO_SIZE_VER1);

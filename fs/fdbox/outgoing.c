@@ -35,8 +35,8 @@
  * and state. Order: kexec lock, fdbox_lock, session lock, then whatever
  * the handlers take (the inode lock, KHO's lock, fdbox_parts_lock).
  * fdbox_inodes (an
- * xarray with its own lock) holds every inode deposited anywhere, so
- * that a file is in one session at most.
+ * xarray with its own lock) holds the object behind every file deposited
+ * anywhere (fdbox_file_key()), so that it is in one session at most.
  */
 
 #define pr_fmt(fmt) "fdbox: " fmt
@@ -103,6 +103,16 @@ static LIST_HEAD(fdbox_sessions);
 static bool fdbox_frozen;
 static DEFINE_XARRAY(fdbox_inodes);
 
+/*
+ * What makes two files the same object: the inode of their mapping. For
+ * a memfd that is its inode; files on one shared anonymous inode (a vfio
+ * device's) have a mapping of their own object's.
+ */
+static unsigned long fdbox_file_key(struct file *file)
+{
+	return (unsigned long)file->f_mapping->host;
+}
+
 /* From KHO_FREEZE to KHO_THAW: the handover, as fdbox_kexec_freeze() built it. */
 static void *fdbox_fdt;			/* the "fdbox" subtree */
 static void *fdbox_tree;		/* the sessions, in a preserved buffer */
@@ -141,7 +151,7 @@ static void fdbox_item_destroy(struct fdbox_session *s, struct fdbox_out_item *i
 	fdbox_item_thaw(item);
 	item->handler->unpreserve(&item->pub);
 	fdbox_item_unlink(item);
-	xa_erase(&fdbox_inodes, (unsigned long)file_inode(item->pub.file));
+	xa_erase(&fdbox_inodes, fdbox_file_key(item->pub.file));
 	fdbox_labels_remove(&s->labels, &item->key);
 	list_del(&item->list);
 	s->nr_items--;
@@ -169,6 +179,28 @@ static void *fdbox_link_slot(void **array, unsigned int nr, size_t size)
 	return bigger + nr * size;
 }
 
+/* Make @item depend on @other, an item of its session (or NULL: -ENOLINK). */
+static int fdbox_item_link(struct fdbox_out_item *item, struct fdbox_out_item *other)
+{
+	struct fdbox_out_item **slot;
+	unsigned int i;
+
+	if (!other)
+		return -ENOLINK;
+	for (i = 0; i < item->nr_deps; i++) {
+		if (item->deps[i] == other)
+			return i;
+	}
+	if (item->nr_deps >= FDBOX_MAX_LINKS)
+		return -E2BIG;
+	slot = fdbox_link_slot((void **)&item->deps, item->nr_deps, sizeof(*slot));
+	if (!slot)
+		return -ENOMEM;
+	*slot = other;
+	other->dependents++;
+	return item->nr_deps++;
+}
+
 /**
  * fdbox_item_depend - declare that an item needs another of its session
  * @item: the item being preserved (call from the handler's preserve)
@@ -178,30 +210,22 @@ static void *fdbox_link_slot(void **array, unsigned int nr, size_t size)
  * file to this item's retrieve as fdbox_item_dependency(item, index).
  * While this item is in the session, @file's item cannot be withdrawn.
  *
- * Return: the index of the dependency (0 for the first one declared),
- * -ENOLINK if @file is not deposited in the item's session, -E2BIG past
- * FDBOX_MAX_LINKS dependencies, -ENOMEM.
+ * Return: the index of the dependency (0 for the first one declared; the
+ * same index again for the same file, or for an item the user named with
+ * FDBOX_DEPOSIT_DEPENDS), -ENOLINK if @file is not deposited in the item's
+ * session, -E2BIG past FDBOX_MAX_LINKS dependencies, -ENOMEM.
  */
 int fdbox_item_depend(struct fdbox_item *pub, struct file *file)
 {
-	struct fdbox_out_item *item = fdbox_out_item(pub), *other, **slot;
+	struct fdbox_out_item *item = fdbox_out_item(pub), *other;
 
 	/* Under the xarray's lock: a found item is not freed meanwhile. */
 	xa_lock(&fdbox_inodes);
-	other = xa_load(&fdbox_inodes, (unsigned long)file_inode(file));
+	other = xa_load(&fdbox_inodes, fdbox_file_key(file));
 	if (other && (other == item || other->session != item->session))
 		other = NULL;
 	xa_unlock(&fdbox_inodes);
-	if (!other)
-		return -ENOLINK;
-	if (item->nr_deps >= FDBOX_MAX_LINKS)
-		return -E2BIG;
-	slot = fdbox_link_slot((void **)&item->deps, item->nr_deps, sizeof(*slot));
-	if (!slot)
-		return -ENOMEM;
-	*slot = other;
-	other->dependents++;
-	return item->nr_deps++;
+	return fdbox_item_link(item, other);
 }
 EXPORT_SYMBOL_GPL(fdbox_item_depend);
 
@@ -364,8 +388,51 @@ out:
 	return err;
 }
 
+/* FDBOX_DEPOSIT_DEPENDS: the labels, copied and checked; NULL if none. */
+static char (*fdbox_deposit_depends(const struct fdbox_deposit *arg))[FDBOX_NAME_MAX]
+{
+	char (*labels)[FDBOX_NAME_MAX];
+	unsigned int i;
+
+	if (!(arg->flags & FDBOX_DEPOSIT_DEPENDS))
+		return arg->depends || arg->nr_depends ? ERR_PTR(-EINVAL) : NULL;
+	if (!arg->nr_depends)
+		return ERR_PTR(-EINVAL);
+	if (arg->nr_depends > FDBOX_MAX_LINKS)
+		return ERR_PTR(-E2BIG);
+	labels = memdup_array_user(u64_to_user_ptr(arg->depends), arg->nr_depends,
+				   FDBOX_NAME_MAX);
+	if (IS_ERR(labels))
+		return labels;
+	for (i = 0; i < arg->nr_depends; i++) {
+		if (!fdbox_name_valid(labels[i])) {
+			kfree(labels);
+			return ERR_PTR(-EINVAL);
+		}
+	}
+	return labels;
+}
+
+/* Link @item to the items named in @labels, which must be others of @s. */
+static int fdbox_depend_labels(struct fdbox_session *s, struct fdbox_out_item *item,
+			       char (*labels)[FDBOX_NAME_MAX], unsigned int nr)
+{
+	unsigned int i;
+	int err;
+
+	for (i = 0; i < nr; i++) {
+		struct fdbox_out_item *other = fdbox_find_item(s, labels[i]);
+
+		err = fdbox_item_link(item, other == item ? NULL : other);
+		if (err < 0)
+			return err;
+	}
+	return 0;
+}
+
 static int fdbox_deposit(struct fdbox_session *s, unsigned long uarg)
 {
+	char (*depends)[FDBOX_NAME_MAX];
 	struct fdbox_deposit arg;
 	struct fdbox_out_item *item;
 	struct file *file;
@@ -374,12 +441,18 @@ static int fdbox_deposit(struct fdbox_session *s, unsigned long uarg)
 	err = fdbox_copy_arg(&arg, sizeof(arg), FDBOX_DEPOSIT_SIZE_VER0, uarg);
 	if (err)
 		return err;
-	if (arg.flags || arg.reserved || !fdbox_name_valid(arg.label))
+	if ((arg.flags & ~FDBOX_DEPOSIT_DEPENDS) || arg.reserved || arg.reserved2 ||
+	    !fdbox_name_valid(arg.label))
 		return -EINVAL;
+	depends = fdbox_deposit_depends(&arg);
+	if (IS_ERR(depends))
+		return PTR_ERR(depends);
 
 	file = fget(arg.fd);
-	if (!file)
-		return -EBADF;
+	if (!file) {
+		err = -EBADF;
+		goto free_depends;
+	}
 	item = kzalloc(sizeof(*item), GFP_KERNEL);
 	if (!item) {
 		err = -ENOMEM;
@@ -410,25 +483,29 @@ static int fdbox_deposit(struct fdbox_session *s, unsigned long uarg)
 	err = fdbox_labels_insert(&s->labels, &item->key);
 	if (err)
 		goto unlock;	/* -EEXIST, or -ENOMEM */
-	err = xa_insert(&fdbox_inodes, (unsigned long)file_inode(file), item,
+	err = xa_insert(&fdbox_inodes, fdbox_file_key(file), item,
 			GFP_KERNEL);
 	if (err) {
 		fdbox_labels_remove(&s->labels, &item->key);
 		goto unlock;	/* -EBUSY: in a session already */
 	}
 	item->session = s;
-	trace_fdbox_deposit_start(s->name, item->key.label);
-	err = item->handler->preserve(&item->pub);
-	trace_fdbox_deposit_end(s->name, item->key.label, err);
+	err = fdbox_depend_labels(s, item, depends, depends ? arg.nr_depends : 0);
+	if (!err) {
+		trace_fdbox_deposit_start(s->name, item->key.label);
+		err = item->handler->preserve(&item->pub);
+		trace_fdbox_deposit_end(s->name, item->key.label, err);
+	}
 	if (err) {
 		fdbox_item_unlink(item);
-		xa_erase(&fdbox_inodes, (unsigned long)file_inode(file));
+		xa_erase(&fdbox_inodes, fdbox_file_key(file));
 		fdbox_labels_remove(&s->labels, &item->key);
 		goto unlock;
 	}
 	list_add_tail(&item->list, &s->items);
 	s->nr_items++;
 	mutex_unlock(&s->lock);
+	kfree(depends);
 	return 0;
 
 unlock:
@@ -437,6 +514,8 @@ free_item:
 	kfree(item);
 put_file:
 	fput(file);
+free_depends:
+	kfree(depends);
 	return err;
 }
 

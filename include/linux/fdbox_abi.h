@@ -117,4 +117,22 @@ struct fdbox_memfd_block {
  */
 #define FDBOX_HUGETLB_COMPATIBLE	"fdbox,hugetlb-v1"
 
+/*
+ * A vfio-pci device opened in no-IOMMU mode, "fdbox,vfio-pci-v1". It keeps
+ * running across the kexec: nothing is carried in memory. Properties:
+ *   vfio-bdf     u32: PCI domain << 16 | bus << 8 | devfn
+ *   vfio-id      u32: vendor << 16 | device, checked before retrieve
+ *   vfio-mode    string: "noiommu" (the only mode of this version)
+ *   vfio-config  the first 256 bytes of config space at the freeze, for
+ *                diagnostics
+ *
+ * The global participant "fdbox,vfio-pci-devices-v1" lists every carried
+ * device, so that the next kernel binds them to vfio-pci as PCI finds
+ * them, before any other driver can:
+ *   vfio-devices array of u32, vfio-bdf of each
+ */
+#define FDBOX_VFIO_PCI_COMPATIBLE	"fdbox,vfio-pci-v1"
+#define FDBOX_VFIO_DEVICES_COMPATIBLE	"fdbox,vfio-pci-devices-v1"
+#define FDBOX_VFIO_CONFIG_SIZE		256
+
 #endif /* _LINUX_FDBOX_ABI_H */

@@ -63,17 +63,28 @@ struct fdbox_set_name {
 	char name[FDBOX_NAME_MAX];
 };
 
+/* struct fdbox_deposit.flags */
+#define FDBOX_DEPOSIT_DEPENDS	(1U << 0)	/* depends and nr_depends are set */
+
 /**
  * struct fdbox_deposit - FDBOX_DEPOSIT: put an fd into the session
  * @size: sizeof(struct fdbox_deposit)
- * @flags: must be 0
+ * @flags: FDBOX_DEPOSIT_*
  * @fd: the caller's fd
  * @reserved: must be 0
  * @label: unique within the session
+ * @depends: with FDBOX_DEPOSIT_DEPENDS: pointer to an array of
+ *	@nr_depends labels (char[FDBOX_NAME_MAX] each) of items of this
+ *	session that this one needs, e.g. the memfd a device writes into
+ * @nr_depends: 1 to 16
+ * @reserved2: must be 0
  *
  * The handler pins the fd's memory and preserves it; the caller may close
  * its fd afterwards, the session keeps the file. EOPNOTSUPP for a type
- * without handler, EBUSY if the file is in a session already.
+ * without handler, EBUSY if the file is in a session already. With
+ * dependencies: ENOLINK if a label names no other item of the session,
+ * E2BIG for more than 16; the next kernel retrieves those items first,
+ * and they cannot be withdrawn while this one is deposited.
  */
 struct fdbox_deposit {
 	__u32 size;
@@ -81,6 +92,9 @@ struct fdbox_deposit {
 	__s32 fd;
 	__u32 reserved;
 	char label[FDBOX_NAME_MAX];
+	__u64 depends;
+	__u32 nr_depends;
+	__u32 reserved2;
 };
 
 /**
@@ -166,6 +180,7 @@ struct fdbox_list {
  */
 #define FDBOX_SET_NAME_SIZE_VER0	72
 #define FDBOX_DEPOSIT_SIZE_VER0		80
+#define FDBOX_DEPOSIT_SIZE_VER1		96	/* with depends */
 #define FDBOX_LABEL_SIZE_VER0		72	/* without session */
 #define FDBOX_LIST_SIZE_VER0		24	/* without session */
 #define FDBOX_ATTACH_SIZE_VER0		72
