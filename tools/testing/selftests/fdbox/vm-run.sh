@@ -29,6 +29,7 @@ and the kernel log has no oops, BUG, WARNING, KASAN, kmemleak or lockdep report.
   -m, --mem SIZE         guest memory (default 2G)
   -d, --disk FILE        a raw disk image, the guest's virtio disk /dev/vda
                          (host page cache bypassed: cache=none, aio=native)
+      --device SPEC      one more QEMU -device (repeatable), e.g. edu
   -p, --smp N            vCPUs (default 2)
       --append ARGS      extra kernel command line, for every stage
   -t, --timeout SEC      limit for the whole run (default 600)
@@ -45,7 +46,7 @@ USAGE
 
 flavour=debug kernel= kernel_given= first_kernel= initramfs= stages=1 cmd= mem=2G smp=2 append=
 timeout_s=600 logdir=$top/build/logs/run shell=0 quiet=0 disk=
-declare -a adds=() stage_cmds=()
+declare -a adds=() stage_cmds=() devices=()
 
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -59,6 +60,7 @@ while [ $# -gt 0 ]; do
 	-a|--add) adds+=("$2"); shift ;;
 	-m|--mem) mem=$2; shift ;;
 	-d|--disk) disk=$2; shift ;;
+	--device) devices+=("$2"); shift ;;
 	-p|--smp) smp=$2; shift ;;
 	--append) append=$2; shift ;;
 	-t|--timeout) timeout_s=$2; shift ;;
@@ -129,6 +131,9 @@ echo "$accel" > "$logdir/accel"
 qemu=(qemu-system-x86_64 -machine q35 -nodefaults -global ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off -accel "$accel" -cpu "$cpu"
       -m "$mem" -smp "$smp" -no-reboot
       -kernel "$kernel" -initrd "$run_initrd")
+for dev in ${devices[@]+"${devices[@]}"}; do
+	qemu+=(-device "$dev")
+done
 if [ -n "$disk" ]; then
 	[ -f "$disk" ] || { echo "vm-run: --disk: $disk not found" >&2; exit 2; }
 	qemu+=(-drive "file=$disk,if=virtio,format=raw,cache=none,aio=native")
