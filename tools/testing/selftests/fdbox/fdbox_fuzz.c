@@ -928,8 +928,17 @@ static int predict_checks(int ci, const union argbuf *a)
 	case A_SET_NAME:
 		return a->set_name.flags || !name_valid(a->set_name.name) ? EINVAL : 0;
 	case A_DEPOSIT:
-		return a->deposit.flags || a->deposit.reserved ||
-		       !name_valid(a->deposit.label) ? EINVAL : 0;
+		if ((a->deposit.flags & ~FDBOX_DEPOSIT_DEPENDS) || a->deposit.reserved ||
+		    a->deposit.reserved2 || !name_valid(a->deposit.label))
+			return EINVAL;
+		if (!(a->deposit.flags & FDBOX_DEPOSIT_DEPENDS))
+			return a->deposit.depends || a->deposit.nr_depends ? EINVAL : 0;
+		if (!a->deposit.nr_depends)
+			return EINVAL;
+		if (a->deposit.nr_depends > 16)
+			return E2BIG;
+		/* The fuzzer's labels pointer is never a mapped address. */
+		return EFAULT;
 	case A_LABEL:
 		if (a->label.flags || !name_valid(a->label.label))
 			return EINVAL;
