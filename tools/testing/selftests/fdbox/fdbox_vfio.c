@@ -719,11 +719,13 @@ TEST_F(no_reset_stage1, deposit_marked)
 TEST_F(no_reset_stage2, mark_kept)
 {
 	struct vdev v = { .container = -1, .group = -1, .fd = -1 };
-	char path[PATH_MAX];
+	char path[PATH_MAX], methods[128];
 	int d;
 
 	ASSERT_EQ(0, find_pci(E1000E_VENDOR, E1000E_DEVICE, v.bdf, sizeof(v.bdf)));
-	ASSERT_EQ(0, write_str(TRACING "/tracing_on", "1"));
+	snprintf(path, sizeof(path), PCI_DEVS "/%s/reset_method", v.bdf);
+	ASSERT_EQ(0, fdbox_read_line(path, methods, sizeof(methods)));
+	TH_LOG("%s reset methods: %s", v.bdf, methods);
 	d = fdbox_attach("nic");
 	ASSERT_LE(0, d);
 	v.fd = fdbox_retrieve(d, "nic", 0);
@@ -736,7 +738,6 @@ TEST_F(no_reset_stage2, mark_kept)
 	EXPECT_TRUE(cfg_read16(&v, PCI_COMMAND) & PCI_COMMAND_MASTER);
 
 	/* The trace and the mark see a reset. */
-	snprintf(path, sizeof(path), PCI_DEVS "/%s/reset_method", v.bdf);
 	ASSERT_EQ(0, write_str(path, "bus"));
 	ASSERT_EQ(0, ioctl(v.fd, VFIO_DEVICE_RESET));
 	EXPECT_LT(0, reset_calls());
