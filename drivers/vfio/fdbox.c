@@ -499,5 +499,6 @@ static int __init vfio_fdbox_init(void)
 	register_reboot_notifier(&vfio_fdbox_reboot_nb);
 	return bus_register_notifier(&pci_bus_type, &vfio_fdbox_pci_nb);
 }
+
 /* After the PCI bus type exists, before ACPI enumerates devices. */
 postcore_initcall_sync(vfio_fdbox_init);
