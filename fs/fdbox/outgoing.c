@@ -203,7 +203,7 @@ static int fdbox_item_link(struct fdbox_out_item *item, struct fdbox_out_item *o
 
 /**
  * fdbox_item_depend - declare that an item needs another of its session
- * @item: the item being preserved (call from the handler's preserve)
+ * @pub: the item being preserved (call from the handler's preserve)
  * @file: the file the item needs, deposited in the same session before
  *
  * The next kernel retrieves @file's item before this one, and hands its
@@ -231,7 +231,7 @@ EXPORT_SYMBOL_GPL(fdbox_item_depend);
 
 /**
  * fdbox_item_use - declare that an item uses a participant
- * @item: the item being preserved (call from the handler's preserve)
+ * @pub: the item being preserved (call from the handler's preserve)
  * @p: a registered participant
  *
  * The participant's state is preserved with its first user and

@@ -79,7 +79,7 @@ struct fdbox_sizes {
  * @info: fill @sizes
  * @retrieve: in the next kernel: build a new file from the node. Files
  *	of the items this one depends on are fdbox_item_dependency(). On
- *	error, either nothing was touched (set *@untouched: the item stays,
+ *	error, either nothing was touched (set *untouched: the item stays,
  *	to be retrieved again) or everything the node describes was released
  * @discard: in the next kernel: release everything the node describes
  * @finish: optional, in the next kernel: the session ends (FDBOX_FINISH)
