@@ -45,6 +45,11 @@
  *                   the kexec-time work, which the kexec loop below
  *                   cannot reach
  *   retrieve_copies deposits the copies stage 2 retrieves, finalized
+ *   vfio_device     a vfio-pci device (edu, if the VM has one): deposit,
+ *                   depending on a memfd, and finalize of both; after a
+ *                   failure the device is not in the session, the items
+ *                   are DEPOSITED, and the retry succeeds. Both are
+ *                   carried, finalized, to stage 2
  *   kexec_freeze    reboot(LINUX_REBOOT_CMD_KEXEC) with a session that is
  *                   not finalized: the kexec freezes it (fdbox's
  *                   KHO_FREEZE notifier). A kexec that goes through cannot
@@ -64,6 +69,9 @@
  *                   failure point gets a copy of its own; after a failure
  *                   the item must still be there, untouched (KHO restored
  *                   and released nothing), and the retry must succeed.
+ *   vfio_device     FDBOX_RETRIEVE of the device, at each failure point
+ *                   until one goes through: the item stays until then,
+ *                   and the device file works.
  *
  * What the kexec-time loop does not reach: fdbox_fdt_build() and KHO's
  * kho_kexec_build(). Their first fault sites are absorbed (kvmalloc's
@@ -81,6 +89,7 @@
 
 #include "fdbox_stage.h"
 #include "fdbox_lib.h"
+#include "fdbox_vfio_lib.h"
 
 #define KiB		(1UL << 10)
 #define MiB		(1UL << 20)
@@ -104,6 +113,7 @@
 #define FI_RETRIEVE	"fi-retrieve"
 #define FI_KEXEC	"fi-kexec"
 #define FI_BARRIER	"fi-barrier"
+#define FI_VFIO		"fi-vfio"
 /* 8 PiB: a page there is beyond what a memfd run describes (EFBIG). */
 #define FI_FAR		(1LL << 53)
 
@@ -652,6 +662,87 @@ static void check_after_kexec(struct __test_metadata *_metadata, int s, int bar,
 }
 
 /* Last of stage 1: the kexec follows it. */
+/*
+ * A vfio-pci device (QEMU's edu, when the VM has one): its deposit, with
+ * a memfd it depends on, and the finalize of both, at every failure
+ * point; then both are carried, finalized, for stage 2's retrieve.
+ */
+TEST_F_TIMEOUT(fault_injection_stage1, vfio_device, 300)
+{
+	unsigned int n, failed = 0, absorbed = 0;
+	struct fdbox_item_info *info;
+	int nth, s, m, err;
+	struct vdev v;
+	long left;
+
+	if (find_pci(EDU_VENDOR, EDU_DEVICE, v.bdf, sizeof(v.bdf)))
+		SKIP(return, "no edu device in this VM");
+	FI_SETUP(nth);
+	ASSERT_EQ(0, setup_device(&v, EDU_VENDOR, EDU_DEVICE));
+	s = fdbox_session(FI_VFIO);
+	ASSERT_LE(0, s);
+	m = kind_memfd(&fi_kinds[0], SEED);
+	ASSERT_LE(0, m);
+	ASSERT_EQ(0, fdbox_deposit(s, m, "ram"));
+
+	for (n = 1; ; n++) {
+		ASSERT_GE(FI_MAX_FAULTS, n);
+		ASSERT_EQ(0, nth_arm(nth, n));
+		err = deposit_depending(s, v.fd, "dev", "ram");
+		left = nth_disarm(nth);
+		ASSERT_LE(0, left);
+		if (err) {
+			ASSERT_EQ(0, left) TH_LOG("device deposit with no fault: %s", strerror(-err));
+			ASSERT_EQ(-ENOMEM, err) TH_LOG("device deposit, fault %u: %s", n,
+						       strerror(-err));
+			ASSERT_TRUE(list_item(s, NULL, "dev") == NULL);
+			failed++;
+			ASSERT_EQ(0, deposit_depending(s, v.fd, "dev", "ram"))
+				TH_LOG("device deposit, retry after fault %u", n);
+		} else if (!left) {
+			absorbed++;
+		}
+		ASSERT_TRUE(list_item(s, NULL, "dev") != NULL);
+		ASSERT_EQ(-EBUSY, fdbox_label_op(s, FDBOX_WITHDRAW, "ram"));
+		ASSERT_EQ(0, fdbox_label_op(s, FDBOX_WITHDRAW, "dev"));
+		if (left)
+			break;
+	}
+	ksft_print_msg("deposit vfio device: %u fault points, %u refused it with ENOMEM, %u absorbed\n",
+		       n - 1, failed, absorbed);
+
+	ASSERT_EQ(0, deposit_depending(s, v.fd, "dev", "ram"));
+	failed = absorbed = 0;
+	for (n = 1; ; n++) {
+		ASSERT_GE(FI_MAX_FAULTS, n);
+		ASSERT_EQ(0, nth_arm(nth, n));
+		err = fdbox_ioctl(s, FDBOX_FINALIZE, NULL);
+		left = nth_disarm(nth);
+		ASSERT_LE(0, left);
+		if (err) {
+			ASSERT_EQ(0, left) TH_LOG("finalize with no fault: %s", strerror(-err));
+			ASSERT_EQ(-ENOMEM, err) TH_LOG("finalize, fault %u: %s", n, strerror(-err));
+			info = list_item(s, NULL, "dev");
+			ASSERT_TRUE(info && info->state == FDBOX_STATE_DEPOSITED);
+			failed++;
+			ASSERT_EQ(0, fdbox_ioctl(s, FDBOX_FINALIZE, NULL));
+		} else if (!left) {
+			absorbed++;
+		}
+		if (left)
+			break;
+		ASSERT_EQ(0, fdbox_ioctl(s, FDBOX_UNFINALIZE, NULL));
+	}
+	ksft_print_msg("finalize with a vfio device: %u fault points, %u refused it with ENOMEM, %u absorbed\n",
+		       n - 1, failed, absorbed);
+	/* Finalized: carried by the kexec at the end of this stage. */
+	ASSERT_GT(fdbox_hold_forever(), 0);
+	close_vdev(&v);
+	close(m);
+	close(s);
+	close(nth);
+}
+
 TEST_F_TIMEOUT(fault_injection_stage1, kexec_freeze, 600)
 {
 	int nth, s, bar, big, err, m[ARRAY_SIZE(fi_kinds)];
@@ -898,6 +989,53 @@ TEST_F_TIMEOUT(fault_injection_stage2, retrieve, 600)
 		retrieve_faults(_metadata, nth, d, k);
 	/* The copies left over are released by the finish. */
 	EXPECT_EQ(0, fdbox_finish(d));
+	close(d);
+	close(nth);
+}
+
+/* The device's retrieve at every failure point, until one succeeds. */
+TEST_F_TIMEOUT(fault_injection_stage2, vfio_device, 300)
+{
+	unsigned int n, failed = 0;
+	struct fdbox_item_info *info;
+	struct vdev v = { .container = -1, .group = -1, .fd = -1 };
+	int nth, d, fd;
+	long left;
+
+	if (find_pci(EDU_VENDOR, EDU_DEVICE, v.bdf, sizeof(v.bdf)))
+		SKIP(return, "no edu device in this VM");
+	FI_SETUP(nth);
+	d = fdbox_attach(FI_VFIO);
+	ASSERT_LE(0, d) TH_LOG("attach %s: %s", FI_VFIO, strerror(-d));
+	for (n = 1; ; n++) {
+		ASSERT_GE(FI_MAX_FAULTS, n);
+		ASSERT_EQ(0, nth_arm(nth, n));
+		fd = fdbox_retrieve(d, "dev", 0);
+		left = nth_disarm(nth);
+		ASSERT_LE(0, left);
+		if (fd >= 0)
+			break;
+		ASSERT_EQ(0, left) TH_LOG("retrieve with no fault: %s", strerror(-fd));
+		EXPECT_TRUE(fd == -ENOMEM || fd == -ENOSPC)
+			TH_LOG("retrieve, fault %u: %s", n, strerror(-fd));
+		info = list_item(d, NULL, "dev");
+		ASSERT_TRUE(info && info->state == FDBOX_STATE_INCOMING)
+			TH_LOG("retrieve, fault %u: the device item is gone", n);
+		failed++;
+	}
+	/* A retrieve consumes the device: sites past an absorbed fault go untried. */
+	ksft_print_msg("retrieve vfio device: %u failed with ENOMEM, then went through %s\n",
+		       failed, left ? "reaching no further fault site" : "absorbing a fault");
+	/* The device file works; the memfd it depends on is whole. */
+	v.fd = fd;
+	ASSERT_EQ(0, map_device(&v));
+	EXPECT_EQ(0x010000ed, r32(&v, EDU_ID));
+	fd = fdbox_retrieve(d, "ram", 0);
+	ASSERT_LE(0, fd);
+	check_memfd(_metadata, fd, fi_kinds[0].size, SEED, "ram");
+	close(fd);
+	EXPECT_EQ(0, fdbox_finish(d));
+	close_vdev(&v);
 	close(d);
 	close(nth);
 }
