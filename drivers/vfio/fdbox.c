@@ -252,7 +252,7 @@ static int vfio_fdbox_freeze(struct fdbox_item *item)
 	for (i = 0; i < FDBOX_VFIO_CONFIG_SIZE; i += 4)
 		pci_read_config_dword(d->pdev, i, (u32 *)&d->config[i]);
 	mutex_lock(&vfio_fdbox_lock);
-	d->frozen = true;
+	WRITE_ONCE(d->frozen, true);
 	mutex_unlock(&vfio_fdbox_lock);
 	return 0;
 }
@@ -262,7 +262,7 @@ static void vfio_fdbox_thaw(struct fdbox_item *item)
 	struct vfio_fdbox_dev *d = item->priv;
 
 	mutex_lock(&vfio_fdbox_lock);
-	d->frozen = false;
+	WRITE_ONCE(d->frozen, false);
 	mutex_unlock(&vfio_fdbox_lock);
 }
 
@@ -284,10 +284,13 @@ static int vfio_fdbox_describe(struct fdbox_item *item, void *fdt)
 
 static void vfio_fdbox_info(struct fdbox_item *item, struct fdbox_sizes *sizes)
 {
+	struct vfio_fdbox_dev *d = item->priv;
+
 	/* Nothing of the device is in memory: its state stays in the device. */
 	sizes->size = 0;
 	sizes->preserved = 0;
-	sizes->metadata = item->priv ? FDBOX_VFIO_CONFIG_SIZE : 0;
+	/* The config snapshot, taken at freeze. */
+	sizes->metadata = d && READ_ONCE(d->frozen) ? FDBOX_VFIO_CONFIG_SIZE : 0;
 }
 
 /* ---- the handler: incoming ---- */

@@ -25,7 +25,9 @@
  * The calls. A pool holds what they aim at: serialize sessions (named or
  * not, with items or not, finalized or not), deserialize files, memfds of
  * 0-64 KiB (holes, seals), and files never replaced (pipe, socket, tmpfs
- * file, a memfd with a read-only and an O_PATH fd). Each thread has its
+ * file, a memfd with a read-only and an O_PATH fd, and a vfio-pci device
+ * with its group and container when the VM has QEMU's edu device and
+ * no-IOMMU mode). Each thread has its
  * own PRNG seeded from the seed and its index. A call picks a target (a
  * session, a deserialize file, a file of another kind, an fd that is not
  * open), a command (each FDBOX_* ioctl, the same numbers with direction
@@ -74,6 +76,7 @@
 
 #include "fdbox_stage.h"
 #include "fdbox_lib.h"
+#include "fdbox_vfio_lib.h"
 
 #ifndef F_SEAL_FUTURE_WRITE
 #define F_SEAL_FUTURE_WRITE	0x0010
@@ -204,8 +207,11 @@ struct slot {
 static struct slot pool[NR_SLOTS];
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 
-enum { ST_PIPE_R, ST_PIPE_W, ST_SOCK, ST_TMPFILE, ST_MEMFD, ST_MEMFD_RO, ST_OPATH, NR_STATIC };
+enum { ST_PIPE_R, ST_PIPE_W, ST_SOCK, ST_TMPFILE, ST_MEMFD, ST_MEMFD_RO, ST_OPATH,
+       ST_VFIO_DEV, ST_VFIO_GROUP, ST_VFIO_CONTAINER, NR_STATIC };
 static int statics[NR_STATIC];
+static struct vdev vfio;
+static bool have_vfio;
 
 /* Numbers never open in this process. */
 static const int bad_fds[] = { -1, -100, INT_MIN, INT_MAX, 100000, 1 << 20 };
@@ -1033,6 +1039,18 @@ static void check_entry(struct fuzzer *f, struct call *c, unsigned int i)
 	if (c->esize >= FDBOX_ITEM_INFO_SIZE_VER1 &&
 	    !memchr(it.compatible, 0, sizeof(it.compatible)))
 		report(f, c, "item entry %u: compatible not NUL-terminated", i);
+	/* The vfio device: nothing of it in memory, its config at finalize. */
+	if (ser && have_vfio && it.type == FDBOX_ITEM_OTHER) {
+		if (!name_valid(it.label) || it.size || it.preserved ||
+		    (it.state != FDBOX_STATE_DEPOSITED && it.state != FDBOX_STATE_FINALIZED) ||
+		    (it.state == FDBOX_STATE_DEPOSITED && it.metadata) ||
+		    (c->esize >= FDBOX_ITEM_INFO_SIZE_VER1 &&
+		     strcmp(it.compatible, "fdbox,vfio-pci-v1")))
+			report(f, c, "device entry %u: label valid %d state %u size %llu preserved %llu metadata %llu",
+			       i, name_valid(it.label), it.state, (unsigned long long)it.size,
+			       (unsigned long long)it.preserved, (unsigned long long)it.metadata);
+		return;
+	}
 	if (!name_valid(it.label) || it.type > FDBOX_ITEM_MEMFD_HUGETLB ||
 	    (ser && (it.type != FDBOX_ITEM_MEMFD ||
 		     (it.state != FDBOX_STATE_DEPOSITED && it.state != FDBOX_STATE_FINALIZED) ||
@@ -1394,6 +1412,20 @@ static int setup_statics(void)
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", statics[ST_MEMFD]);
 	statics[ST_MEMFD_RO] = open(path, O_RDONLY | O_CLOEXEC);
 	statics[ST_OPATH] = open(path, O_PATH | O_CLOEXEC);
+	/*
+	 * A vfio-pci device (edu, if the VM has one), its group and its
+	 * container: deposited, refused (EINVAL, EOPNOTSUPP), listed. In a
+	 * VM without one, more pipes.
+	 */
+	if (!setup_device(&vfio, EDU_VENDOR, EDU_DEVICE)) {
+		have_vfio = true;
+		statics[ST_VFIO_DEV] = vfio.fd;
+		statics[ST_VFIO_GROUP] = vfio.group;
+		statics[ST_VFIO_CONTAINER] = vfio.container;
+	} else {
+		for (i = ST_VFIO_DEV; i <= ST_VFIO_CONTAINER; i++)
+			statics[i] = dup(statics[ST_PIPE_R]);
+	}
 	for (i = 0; i < NR_STATIC; i++)
 		if (statics[i] < 0)
 			return -1;
