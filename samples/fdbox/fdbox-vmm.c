@@ -12,22 +12,32 @@
  * RAM by label, checks it, and resumes the guest.
  *
  *   fdbox-vmm [--size MIB] [--session NAME] [--label LABEL] [--guest G]
- *             [--hugetlb[=2M|1G]]
+ *             [--hugetlb[=2M|1G]] [--vfio]
  *   fdbox-vmm --restore [--session NAME] [--label LABEL] [--run SECONDS]
- *             [--guest G]
+ *             [--guest G] [--vfio]
  *
  * G is kvm, thread or auto (the default: kvm if /dev/kvm opens).
  * --hugetlb backs guest RAM with huge pages (2 MiB by default) from the
  * hugetlb pool, as large hosts do; --size must be a multiple of their size.
  * The restored RAM is on the same huge pages.
  *
+ * --vfio (both ways) adds a device: QEMU's edu, a DMA engine, through
+ * vfio-pci in no-IOMMU mode (vfio.enable_unsafe_noiommu_mode=1). The
+ * guest cannot reach it; the VMM drives it on the guest's behalf, copying
+ * data between pages at the end of guest RAM through the device, over and
+ * over, and checks every copy. The device is deposited too, depending on
+ * the RAM, and after the kexec it is retrieved as it is, not reset: the
+ * last copy before the kexec must be in RAM, and new ones must work.
+ *
  * Start prints "ready" once the RAM is deposited, then runs until killed
  * (or the kexec); SIGUSR1 finalizes the session ahead of the kexec.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -44,10 +54,19 @@
 #include <linux/fdbox.h>
 #include <linux/kvm.h>
 #include <linux/memfd.h>
+#include <linux/pci_regs.h>
+#include <linux/vfio.h>
 
 #define PAGE		4096UL
 #define RAM_MAGIC	0x4644424f58564d4dULL	/* "FDBOXVMM" */
 #define NO_PENDING	UINT64_MAX
+
+/*
+ * --vfio: the last pages of guest RAM are the device's, not the guest's:
+ * a source and two targets, used in turn, so that the target of the last
+ * complete copy is never the one a copy cut by the kexec was writing.
+ */
+enum { DMA_SRC, DMA_DST0, DMA_DST1, DMA_PAGES };
 
 /*
  * Page 0 of guest RAM. The guest changes one 8-byte word at a time and
@@ -66,6 +85,11 @@ struct ram_header {
 	uint64_t pending_new;
 	uint64_t pending_sum;
 	uint64_t pending_step;
+	/* --vfio only; the guest does not use these. */
+	uint64_t dma_pages;	/* pages after the guest's words */
+	uint64_t dma_done;	/* copies checked; the last is in its target */
+	uint64_t dma_failed;	/* the copy that went wrong, or 0 */
+	uint64_t dma_phys[DMA_PAGES];	/* as the device sees them */
 };
 
 struct vm {
@@ -80,6 +104,14 @@ struct vm {
 	int vm_fd, vcpu_fd;
 	struct kvm_run *run;
 	void *firmware;
+	/* --vfio only */
+	bool vfio;
+	char bdf[16];
+	int dev_fd;
+	off_t config, bar0;	/* regions, at these offsets of dev_fd */
+	char *dma;
+	atomic_bool dma_stop;
+	pthread_t dma_thread;
 };
 
 static atomic_bool finalize_now, quit;
@@ -158,7 +190,8 @@ static int verify(struct vm *vm, uint64_t *steps)
 	struct ram_header *h = vm->hdr;
 	uint64_t i, sum = 0, want = h->sum;
 
-	if (h->magic != RAM_MAGIC || h->words != (vm->size - PAGE) / 8) {
+	if (h->magic != RAM_MAGIC || h->dma_pages > DMA_PAGES ||
+	    h->words != (vm->size - (1 + h->dma_pages) * PAGE) / 8) {
 		fprintf(stderr, "fdbox-vmm: guest RAM has no valid header\n");
 		return -1;
 	}
@@ -206,6 +239,7 @@ static void map_ram(struct vm *vm, int fd)
 	}
 	vm->hdr = vm->ram;
 	vm->words = (uint64_t *)((char *)vm->ram + PAGE);
+	vm->dma = (char *)vm->ram + vm->size - DMA_PAGES * PAGE;	/* --vfio only */
 }
 
 /*
@@ -358,11 +392,27 @@ static void on_kick(int sig)
 {
 }
 
+/* Signals for the VMM go to the main thread, not to the others. */
+static void start_thread(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+	sigset_t all, old;
+	int err;
+
+	sigfillset(&all);
+	sigdelset(&all, SIGUSR2);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	err = pthread_create(t, NULL, fn, arg);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (err) {
+		fprintf(stderr, "fdbox-vmm: cannot start a thread\n");
+		exit(1);
+	}
+}
+
 /* Start the guest: KVM if asked for (or, in auto mode, if available). */
 static void guest_start(struct vm *vm, const char *mode)
 {
-	sigset_t all, old;
-	int kvm = -1, err;
+	int kvm = -1;
 
 	if (strcmp(mode, "thread")) {
 		kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
@@ -379,18 +429,8 @@ static void guest_start(struct vm *vm, const char *mode)
 		close(kvm);
 		signal(SIGUSR2, on_kick);
 	}
-	/* Signals for the VMM go to the main thread, not to the guest's. */
-	sigfillset(&all);
-	sigdelset(&all, SIGUSR2);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
 	atomic_store(&vm->stop, false);
-	err = pthread_create(&vm->thread, NULL,
-			     vm->use_kvm ? vcpu_thread : guest_thread, vm);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (err) {
-		fprintf(stderr, "fdbox-vmm: cannot start the guest\n");
-		exit(1);
-	}
+	start_thread(&vm->thread, vm->use_kvm ? vcpu_thread : guest_thread, vm);
 }
 
 /* Stop the guest wherever it is, as the kexec would. */
@@ -418,6 +458,391 @@ static double now(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/*
+ * --vfio: QEMU's edu device (hw/misc/edu.c), a DMA engine with a buffer
+ * of its own. A copy is a DMA from RAM into that buffer, then one back.
+ */
+#define EDU_VENDOR	0x1234
+#define EDU_DEVICE	0x11e8
+#define EDU_DMA_SRC	0x80
+#define EDU_DMA_DST	0x88
+#define EDU_DMA_COUNT	0x90
+#define EDU_DMA_CMD	0x98
+#define EDU_DMA_RUN	0x1
+#define EDU_DMA_TO_RAM	0x2
+#define EDU_BUF		0x40000
+#define EDU_LEN		2048	/* edu aborts QEMU on a 4096-byte transfer */
+#define EDU_DMA_MASK	0xffffffffULL	/* QEMU's -device edu,dma_mask= */
+#define PCI_DEVS	"/sys/bus/pci/devices"
+#define EDU_LABEL	"edu"
+
+static int write_str(const char *path, const char *s)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC), err = 0;
+
+	if (fd < 0)
+		return -1;
+	if (write(fd, s, strlen(s)) < 0)
+		err = -1;
+	close(fd);
+	return err;
+}
+
+static long sysfs_hex(const char *bdf, const char *name)
+{
+	char path[PATH_MAX], buf[32] = "";
+	FILE *f;
+
+	snprintf(path, sizeof(path), PCI_DEVS "/%s/%s", bdf, name);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	if (!fgets(buf, sizeof(buf), f))
+		buf[0] = '\0';
+	fclose(f);
+	return strtol(buf, NULL, 16);
+}
+
+/* The edu device's address, in vm->bdf. */
+static int edu_find(struct vm *vm)
+{
+	DIR *d = opendir(PCI_DEVS);
+	struct dirent *e;
+	int err = -1;
+
+	while (d && (e = readdir(d))) {
+		if (e->d_name[0] == '.' || strlen(e->d_name) >= sizeof(vm->bdf))
+			continue;
+		if (sysfs_hex(e->d_name, "vendor") == EDU_VENDOR &&
+		    sysfs_hex(e->d_name, "device") == EDU_DEVICE) {
+			snprintf(vm->bdf, sizeof(vm->bdf), "%s", e->d_name);
+			err = 0;
+			break;
+		}
+	}
+	if (d)
+		closedir(d);
+	if (err)
+		fprintf(stderr, "fdbox-vmm: no edu device (QEMU -device edu)\n");
+	return err;
+}
+
+/* Hand the device to vfio-pci, and open it through its no-IOMMU group. */
+static int vfio_open(struct vm *vm)
+{
+	char path[PATH_MAX], link[PATH_MAX];
+	int container, group;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), PCI_DEVS "/%s/driver", vm->bdf);
+	n = readlink(path, link, sizeof(link) - 1);
+	link[n > 0 ? n : 0] = '\0';
+	if (!strstr(link, "/vfio-pci")) {
+		snprintf(path, sizeof(path), PCI_DEVS "/%s/driver/unbind", vm->bdf);
+		if (n > 0)
+			write_str(path, vm->bdf);
+		snprintf(path, sizeof(path), PCI_DEVS "/%s/driver_override", vm->bdf);
+		if (write_str(path, "vfio-pci") ||
+		    write_str("/sys/bus/pci/drivers_probe", vm->bdf)) {
+			perror("fdbox-vmm: binding edu to vfio-pci");
+			return -1;
+		}
+	}
+	snprintf(path, sizeof(path), PCI_DEVS "/%s/iommu_group", vm->bdf);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n <= 0) {
+		fprintf(stderr, "fdbox-vmm: %s has no IOMMU group (no-IOMMU mode off?)\n",
+			vm->bdf);
+		return -1;
+	}
+	link[n] = '\0';
+	snprintf(path, sizeof(path), "/dev/vfio/noiommu-%s", strrchr(link, '/') + 1);
+	/* Group and container stay open: the device is theirs until the kexec. */
+	container = open("/dev/vfio/vfio", O_RDWR | O_CLOEXEC);
+	group = open(path, O_RDWR | O_CLOEXEC);
+	if (container < 0 || group < 0 ||
+	    ioctl(group, VFIO_GROUP_SET_CONTAINER, &container) ||
+	    ioctl(container, VFIO_SET_IOMMU, VFIO_NOIOMMU_IOMMU)) {
+		perror("fdbox-vmm: vfio no-IOMMU group");
+		return -1;
+	}
+	vm->dev_fd = ioctl(group, VFIO_GROUP_GET_DEVICE_FD, vm->bdf);
+	if (vm->dev_fd < 0) {
+		perror("fdbox-vmm: VFIO_GROUP_GET_DEVICE_FD");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Where config space and BAR0 are in the device file, fresh or retrieved.
+ * Registers are read and written through the file (no mmap): each access
+ * one system call, which edu's DMA, 100 ms each, does not notice.
+ */
+static int vfio_regions(struct vm *vm)
+{
+	struct vfio_region_info ri = {
+		.argsz = sizeof(ri), .index = VFIO_PCI_CONFIG_REGION_INDEX,
+	};
+
+	if (ioctl(vm->dev_fd, VFIO_DEVICE_GET_REGION_INFO, &ri)) {
+		perror("fdbox-vmm: edu config space");
+		return -1;
+	}
+	vm->config = ri.offset;
+	ri.index = VFIO_PCI_BAR0_REGION_INDEX;
+	if (ioctl(vm->dev_fd, VFIO_DEVICE_GET_REGION_INFO, &ri)) {
+		perror("fdbox-vmm: edu BAR0");
+		return -1;
+	}
+	vm->bar0 = ri.offset;
+	return 0;
+}
+
+static uint16_t pci_command(struct vm *vm)
+{
+	uint16_t cmd = 0;
+
+	if (pread(vm->dev_fd, &cmd, 2, vm->config + PCI_COMMAND) != 2)
+		return 0;
+	return cmd;
+}
+
+/* edu's registers are 32 bits wide to a 4-byte access; DMA is below 4 GiB. */
+static uint32_t edu_read(struct vm *vm, unsigned int reg)
+{
+	uint32_t val = ~0U;
+
+	if (pread(vm->dev_fd, &val, 4, vm->bar0 + reg) != 4)
+		return ~0U;
+	return val;
+}
+
+static int edu_write(struct vm *vm, unsigned int reg, uint32_t val)
+{
+	return pwrite(vm->dev_fd, &val, 4, vm->bar0 + reg) == 4 ? 0 : -1;
+}
+
+/* Wait up to 5 s for the DMA under way, if any; 0 once there is none. */
+static int edu_idle(struct vm *vm)
+{
+	int i;
+
+	for (i = 0; i < 5000; i++) {
+		if (!(edu_read(vm, EDU_DMA_CMD) & EDU_DMA_RUN))
+			return 0;
+		usleep(1000);
+	}
+	return -1;
+}
+
+/* One DMA of EDU_LEN bytes, to its end. edu ignores writes while one runs. */
+static int edu_dma(struct vm *vm, uint32_t src, uint32_t dst, uint32_t cmd)
+{
+	if (edu_write(vm, EDU_DMA_SRC, src) || edu_write(vm, EDU_DMA_DST, dst) ||
+	    edu_write(vm, EDU_DMA_COUNT, EDU_LEN) ||
+	    edu_write(vm, EDU_DMA_CMD, cmd | EDU_DMA_RUN))
+		return -1;
+	return edu_idle(vm);
+}
+
+/*
+ * The physical addresses of the DMA pages, or 0s; the deposit pinned
+ * them, and in no-IOMMU mode that is what the device must be given.
+ */
+static void dma_phys(struct vm *vm, uint64_t phys[DMA_PAGES])
+{
+	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC), i;
+	uint64_t e;
+
+	/* pagemap knows only pages mapped here. */
+	madvise(vm->dma, DMA_PAGES * PAGE, MADV_POPULATE_WRITE);
+	for (i = 0; i < DMA_PAGES; i++) {
+		e = 0;
+		if (fd < 0 || pread(fd, &e, 8, (uintptr_t)(vm->dma + i * PAGE) / PAGE * 8) != 8 ||
+		    !(e >> 63))
+			e = 0;
+		phys[i] = (e & ((1ULL << 55) - 1)) * PAGE;
+	}
+	if (fd >= 0)
+		close(fd);
+}
+
+static uint64_t *dma_page(struct vm *vm, int i)
+{
+	return (uint64_t *)(vm->dma + i * PAGE);
+}
+
+/* What copy @n carries: different for every copy and every word. */
+static uint64_t dma_word(uint64_t n, uint64_t i)
+{
+	return mix(n * (EDU_LEN / 8) + i);
+}
+
+/* 0 if copy @n is in @p. */
+static int dma_check(const uint64_t *p, uint64_t n)
+{
+	uint64_t i;
+
+	for (i = 0; i < EDU_LEN / 8; i++)
+		if (p[i] != dma_word(n, i))
+			return -1;
+	return 0;
+}
+
+/*
+ * Copy @n: its data into the source page, into the device, and back into
+ * target n % 2, which is cleared first, so that only a DMA that lands can
+ * make it right. The other target keeps copy n - 1 meanwhile.
+ */
+static int dma_copy(struct vm *vm, uint64_t n)
+{
+	struct ram_header *h = vm->hdr;
+	uint64_t *src = dma_page(vm, DMA_SRC);
+	int dst = DMA_DST0 + n % 2;
+	uint64_t i;
+
+	for (i = 0; i < EDU_LEN / 8; i++)
+		src[i] = dma_word(n, i);
+	memset(dma_page(vm, dst), 0, PAGE);
+	/* The device reads memory, not this CPU's store buffer or registers. */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (edu_dma(vm, h->dma_phys[DMA_SRC], EDU_BUF, 0) ||
+	    edu_dma(vm, EDU_BUF, h->dma_phys[dst], EDU_DMA_TO_RAM)) {
+		fprintf(stderr, "fdbox-vmm: edu DMA of copy %llu did not end\n",
+			(unsigned long long)n);
+		return -1;
+	}
+	atomic_thread_fence(memory_order_seq_cst);
+	if (dma_check(dma_page(vm, dst), n)) {
+		fprintf(stderr, "fdbox-vmm: copy %llu through edu is wrong (PCI command %#x)\n",
+			(unsigned long long)n, pci_command(vm));
+		return -1;
+	}
+	h->dma_done = n;
+	return 0;
+}
+
+/* The VMM's work for the guest: copies through the device, until stopped. */
+static void *dma_thread(void *arg)
+{
+	struct vm *vm = arg;
+
+	while (!atomic_load(&vm->dma_stop)) {
+		if (dma_copy(vm, vm->hdr->dma_done + 1)) {
+			/* In RAM, for the next kernel to report. */
+			vm->hdr->dma_failed = vm->hdr->dma_done + 1;
+			break;
+		}
+	}
+	return NULL;
+}
+
+static void dma_start(struct vm *vm)
+{
+	atomic_store(&vm->dma_stop, false);
+	start_thread(&vm->dma_thread, dma_thread, vm);
+}
+
+/* Stop copying; 0 if every copy was right. */
+static int dma_stop(struct vm *vm)
+{
+	atomic_store(&vm->dma_stop, true);
+	pthread_join(vm->dma_thread, NULL);
+	return vm->hdr->dma_failed ? -1 : 0;
+}
+
+/*
+ * Before the deposit: the device, bus master, and its pages in RAM, whose
+ * physical addresses are valid DMA addresses (no IOMMU) now that the
+ * deposit pinned them. One copy proves it all before the device goes in.
+ */
+static int vfio_setup(struct vm *vm)
+{
+	struct ram_header *h = vm->hdr;
+	uint16_t cmd;
+	int i;
+
+	if (edu_find(vm) || vfio_open(vm) || vfio_regions(vm))
+		return -1;
+	cmd = pci_command(vm) | PCI_COMMAND_MASTER | PCI_COMMAND_MEMORY;
+	if (pwrite(vm->dev_fd, &cmd, 2, vm->config + PCI_COMMAND) != 2) {
+		perror("fdbox-vmm: edu bus master");
+		return -1;
+	}
+	dma_phys(vm, h->dma_phys);
+	for (i = 0; i < DMA_PAGES; i++) {
+		if (!h->dma_phys[i] || h->dma_phys[i] + PAGE - 1 > EDU_DMA_MASK) {
+			fprintf(stderr, "fdbox-vmm: guest RAM page at %#llx: not for edu's DMA\n",
+				(unsigned long long)h->dma_phys[i]);
+			return -1;
+		}
+	}
+	return dma_copy(vm, 1);
+}
+
+/* The device retrieved: the frames, the last copy, bus mastering as left. */
+static int vfio_check(struct vm *vm)
+{
+	struct ram_header *h = vm->hdr;
+	uint64_t phys[DMA_PAGES];
+	uint16_t cmd;
+
+	if (h->dma_pages != DMA_PAGES) {
+		fprintf(stderr, "fdbox-vmm: guest RAM has no DMA pages: not started with --vfio\n");
+		return -1;
+	}
+	if (h->dma_failed) {
+		fprintf(stderr, "fdbox-vmm: copy %llu through edu failed before the kexec\n",
+			(unsigned long long)h->dma_failed);
+		return -1;
+	}
+	dma_phys(vm, phys);
+	if (memcmp(phys, h->dma_phys, sizeof(phys))) {
+		fprintf(stderr, "fdbox-vmm: the DMA pages are not the same frames\n");
+		return -1;
+	}
+	if (dma_check(dma_page(vm, DMA_DST0 + h->dma_done % 2), h->dma_done)) {
+		fprintf(stderr, "fdbox-vmm: copy %llu, the last before the kexec, is not in RAM\n",
+			(unsigned long long)h->dma_done);
+		return -1;
+	}
+	if (vfio_regions(vm))
+		return -1;
+	cmd = pci_command(vm);
+	if (!(cmd & PCI_COMMAND_MASTER)) {
+		fprintf(stderr, "fdbox-vmm: edu lost bus mastering (PCI command %#x): reset?\n",
+			cmd);
+		return -1;
+	}
+	/* A copy cut by the kexec may still have a DMA to finish. */
+	if (edu_idle(vm)) {
+		fprintf(stderr, "fdbox-vmm: edu is stuck in a DMA\n");
+		return -1;
+	}
+	printf("vfio: copy %llu, the last before the update, intact (PCI command %#x)\n",
+	       (unsigned long long)h->dma_done, cmd);
+	return 0;
+}
+
+/* The device goes into session @s after the RAM it writes into, @ram. */
+static int vfio_deposit(struct vm *vm, int s, const char *ram)
+{
+	char deps[1][FDBOX_NAME_MAX] = { { 0 } };
+	struct fdbox_deposit dep = {
+		.size = sizeof(dep), .flags = FDBOX_DEPOSIT_DEPENDS,
+		.fd = vm->dev_fd, .label = EDU_LABEL,
+		.depends = (uintptr_t)deps, .nr_depends = 1,
+	};
+
+	snprintf(deps[0], sizeof(deps[0]), "%s", ram);
+	if (ioctl(s, FDBOX_DEPOSIT, &dep) < 0) {
+		perror("fdbox-vmm: FDBOX_DEPOSIT of edu");
+		return -1;
+	}
+	return 0;
+}
+
 static int start(struct vm *vm, const char *session, const char *label,
 		 const char *mode, unsigned int memfd_flags)
 {
@@ -435,12 +860,16 @@ static int start(struct vm *vm, const char *session, const char *label,
 	}
 	map_ram(vm, fd);
 	vm->hdr->magic = RAM_MAGIC;
-	vm->hdr->words = (vm->size - PAGE) / 8;
+	vm->hdr->dma_pages = vm->vfio ? DMA_PAGES : 0;
+	vm->hdr->words = (vm->size - (1 + vm->hdr->dma_pages) * PAGE) / 8;
 	vm->hdr->pending = NO_PENDING;
 	for (i = 0; i < vm->hdr->words; i++) {
 		vm->words[i] = mix(i);
 		vm->hdr->sum += term(i, vm->words[i]);
 	}
+	/* In the memfd before the deposit, which pins what is there. */
+	if (vm->vfio)
+		memset(vm->dma, 0, DMA_PAGES * PAGE);
 	guest_start(vm, mode);
 
 	/* 2. A session named after this VM; the RAM goes in, the guest runs on. */
@@ -461,6 +890,14 @@ static int start(struct vm *vm, const char *session, const char *label,
 		perror("fdbox-vmm: FDBOX_DEPOSIT");
 		return 1;
 	}
+	/* The device, working for the guest, goes in too, and works on. */
+	if (vm->vfio) {
+		if (vfio_setup(vm) || vfio_deposit(vm, s, label))
+			return 1;
+		dma_start(vm);
+		printf("vfio: edu %s deposited as %s, depending on %s; copies through it go on\n",
+		       vm->bdf, EDU_LABEL, label);
+	}
 	printf("ready: %zu MiB of guest RAM%s in session %s as %s, deposit %.3f s, %s running\n",
 	       vm->size >> 20, memfd_flags ? " on huge pages" : "", session, label,
 	       now() - t0, guest_kind(vm));
@@ -475,6 +912,10 @@ static int start(struct vm *vm, const char *session, const char *label,
 	while (!atomic_load(&quit)) {
 		pause();
 		if (atomic_exchange(&finalize_now, false)) {
+			if (vm->vfio)
+				printf("vfio: %llu copies through edu verified%s\n",
+				       (unsigned long long)vm->hdr->dma_done,
+				       vm->hdr->dma_failed ? ", then one FAILED" : "");
 			t0 = now();
 			if (ioctl(s, FDBOX_FINALIZE) < 0) {
 				perror("fdbox-vmm: FDBOX_FINALIZE");
@@ -484,6 +925,8 @@ static int start(struct vm *vm, const char *session, const char *label,
 			fflush(stdout);
 		}
 	}
+	if (vm->vfio && dma_stop(vm))
+		return 1;
 	guest_stop(vm);
 	return verify(vm, &steps) ? 1 : 0;
 }
@@ -493,7 +936,7 @@ static int restore(struct vm *vm, const char *session, const char *label,
 {
 	struct fdbox_attach att = { .size = sizeof(att) };
 	struct fdbox_retrieve ret = { .size = sizeof(ret) };
-	uint64_t before, after;
+	uint64_t before, after, dma_before = 0;
 	struct stat st;
 	double t0, t1, t2;
 	int d;
@@ -515,6 +958,16 @@ static int restore(struct vm *vm, const char *session, const char *label,
 		perror("fdbox-vmm: FDBOX_RETRIEVE");
 		return 1;
 	}
+	/* The device as it runs: no group or container, no reset. */
+	if (vm->vfio) {
+		struct fdbox_retrieve dev = { .size = sizeof(dev), .label = EDU_LABEL };
+
+		if (ioctl(d, FDBOX_RETRIEVE, &dev) < 0) {
+			perror("fdbox-vmm: FDBOX_RETRIEVE of edu");
+			return 1;
+		}
+		vm->dev_fd = dev.fd;
+	}
 	/* Anything we did not retrieve is released when d is closed. */
 	close(d);
 	if (fstat(ret.fd, &st) < 0) {
@@ -531,16 +984,33 @@ static int restore(struct vm *vm, const char *session, const char *label,
 	t2 = now();
 	printf("restored %zu MiB: retrieve %.3f s, verify %.3f s, guest at step %llu\n",
 	       vm->size >> 20, t1 - t0, t2 - t1, (unsigned long long)before);
+	if (vm->vfio) {
+		if (vfio_check(vm))
+			return 1;
+		dma_before = vm->hdr->dma_done;
+	}
 
-	/* 3. Resume the guest, then check it again. */
+	/* 3. Resume the guest and the device's work, then check both again. */
 	recover(vm);
 	guest_start(vm, mode);
+	if (vm->vfio)
+		dma_start(vm);
 	sleep(run);
+	if (vm->vfio && dma_stop(vm))
+		return 1;
 	guest_stop(vm);
 	if (verify(vm, &after))
 		return 1;
 	printf("%s resumed: %llu more steps in %d s, state consistent\n",
 	       guest_kind(vm), (unsigned long long)(after - before), run);
+	if (vm->vfio) {
+		if (vm->hdr->dma_done == dma_before) {
+			fprintf(stderr, "fdbox-vmm: no copy through edu after the update\n");
+			return 1;
+		}
+		printf("vfio: %llu copies verified after the update, device not reset\n",
+		       (unsigned long long)(vm->hdr->dma_done - dma_before));
+	}
 	return after > before ? 0 : 1;
 }
 
@@ -564,6 +1034,7 @@ int main(int argc, char **argv)
 		{ "run",	required_argument,	NULL, 't' },
 		{ "guest",	required_argument,	NULL, 'g' },
 		{ "hugetlb",	optional_argument,	NULL, 'h' },
+		{ "vfio",	no_argument,		NULL, 'v' },
 		{ 0 }
 	};
 	unsigned int memfd_flags = 0;
@@ -593,6 +1064,9 @@ int main(int argc, char **argv)
 		case 'g':
 			mode = optarg;
 			break;
+		case 'v':
+			the_vm.vfio = true;
+			break;
 		case 'h':
 			if (!optarg || !strcmp(optarg, "2M")) {
 				memfd_flags = MFD_HUGETLB | MFD_HUGE_2MB;
@@ -608,8 +1082,9 @@ int main(int argc, char **argv)
 		default:
 			fprintf(stderr,
 				"usage: %s [--size MIB] [--session NAME] [--label LABEL] [--guest G]\n"
-				"          [--hugetlb[=2M|1G]]\n"
+				"          [--hugetlb[=2M|1G]] [--vfio]\n"
 				"       %s --restore [--session NAME] [--label LABEL] [--run SECONDS] [--guest G]\n"
+				"          [--vfio]\n"
 				"G is kvm, thread or auto (kvm if /dev/kvm opens)\n",
 				argv[0], argv[0]);
 			return 2;
