@@ -24,6 +24,7 @@ TOTAL = {
     "fdbox": CARRIED,
     "fdbox-thp": CARRIED,
     "fdbox-hugetlb": CARRIED,
+    "fdbox-vfio": CARRIED,
     "luo": ["deposit_s", "kexec_s", "retrieve_s", "first_read_s"],
     "luo-thp": ["deposit_s", "kexec_s", "retrieve_s", "first_read_s"],
     "copy": ["save_s", "kexec_s", "retrieve_s", "first_read_s"],
@@ -36,6 +37,7 @@ BLACKOUT = {
     "fdbox": ["kexec_s", "retrieve_s"],
     "fdbox-thp": ["kexec_s", "retrieve_s"],
     "fdbox-hugetlb": ["kexec_s", "retrieve_s"],
+    "fdbox-vfio": ["kexec_s", "retrieve_s"],
     "luo": ["kexec_s", "retrieve_s"],
     "luo-thp": ["kexec_s", "retrieve_s"],
     "copy": ["save_s", "kexec_s", "retrieve_s"],
@@ -101,6 +103,7 @@ def main():
     metrics = ["deposit_s", "finalize_s", "save_s", "kexec_s", "retrieve_s",
                "first_read_s", "verify_s", "total_s", "blackout_s", "carry_s",
                "uptime_s", "kho_boot_index_s", "kho_boot_keep_s",
+               "device_deposit_s", "device_retrieve_s",
                "memfd_metadata_bytes",
                "kho_map_bytes", "kho_fdt_bytes", "metadata_bytes"]
     with open(os.path.join(out, "results.csv"), "w", newline="") as f:
@@ -158,7 +161,8 @@ def main():
     has_peer = luo_floor is not None
     # Modes a run had: hugetlb rows appear once the plan has them.
     ran = {s["mode"] for s in done.values()}
-    carried = tuple(m for m in ("fdbox", "fdbox-thp", "fdbox-hugetlb") if m in ran)
+    carried = tuple(m for m in ("fdbox", "fdbox-thp", "fdbox-hugetlb", "fdbox-vfio")
+                    if m in ran)
     modes = carried + (("luo", "luo-thp") if has_peer else ()) + ("copy",)
     for mib in sizes:
         copy_total = med("copy", mib, "total_s")
@@ -195,6 +199,21 @@ def main():
                           f"| {fmt(c)} | {fmt(d)} | {ratio(c, d)} "
                           f"| {ratio(med(ours, mib, 'kexec_s'), floor)} "
                           f"| {ratio(med(theirs, mib, 'kexec_s'), luo_floor)} |")
+    if "fdbox-vfio" in ran:
+        md += ["", "## A live update with a device", "",
+               "The same 4 KiB-page memfd, alone (fdbox) and with a vfio-pci "
+               "device depending on it (QEMU's edu, no-IOMMU, kept running: "
+               "no reset, bus mastering on). Blackout: kexec + retrieve (the "
+               "device's retrieve included).", "",
+               "| MiB | blackout without | with the device | ratio | kexec ratio "
+               "| device deposit | device retrieve |",
+               "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        for mib in sizes:
+            a, b = med("fdbox", mib, "blackout_s"), med("fdbox-vfio", mib, "blackout_s")
+            md.append(f"| {mib} | {fmt(a)} | {fmt(b)} | {ratio(b, a)} "
+                      f"| {ratio(med('fdbox-vfio', mib, 'kexec_s'), med('fdbox', mib, 'kexec_s'))} "
+                      f"| {fmt(med('fdbox-vfio', mib, 'device_deposit_s'))} "
+                      f"| {fmt(med('fdbox-vfio', mib, 'device_retrieve_s'))} |")
     md += ["", "## Where the kexec goes", "",
            "The kexec to userspace, split at the new kernel's start: the old "
            "kernel's shutdown, purgatory and decompression (kexec - uptime), "

@@ -61,7 +61,7 @@ write_plan() {
 }
 
 plan=$out/plan
-write_plan "$plan" fdbox fdbox-thp fdbox-hugetlb copy
+write_plan "$plan" fdbox fdbox-thp fdbox-hugetlb fdbox-vfio copy
 steps=$(grep -vc '^#' "$plan")
 max=$(echo "$sizes" | tr ' ' '\n' | sort -n | tail -1)
 
@@ -85,8 +85,10 @@ reps $reps
 SETTINGS
 
 echo "  BENCH   $steps steps ($reps repetitions), VM $mem, logs in build/bench/logs/"
+# fdbox-vfio steps carry QEMU's edu device, in no-IOMMU mode.
 "$top/tools/testing/selftests/fdbox/vm-run.sh" -f release -q -o "$out/logs" \
 	-m "$mem" -d "$disk" --stages $((steps + 1)) --timeout 5400 \
+	--device edu,dma_mask=0xffffffff --append vfio.enable_unsafe_noiommu_mode=1 \
 	-a "$plan:/etc/fdbox/bench-plan" \
 	--cmd 'fdbox_bench --plan /etc/fdbox/bench-plan --stage $FDBOX_STAGE'
 rm -f "$disk"

@@ -19,6 +19,8 @@ struct step {
 
 /* The carrier's name, as plan modes spell it ("fdbox", "luo"). */
 extern const char carrier_name[];
+/* Can it carry a vfio device too (mode CARRIER-vfio)? */
+extern const bool carrier_keeps_devices;
 
 /* Before the kexec: hand @memfd to the carrier, timing each step. */
 void carrier_out(const struct step *s, int memfd);

@@ -21,6 +21,7 @@
 #define TOKEN		1
 
 const char carrier_name[] = "luo";
+const bool carrier_keeps_devices = false;
 
 void carrier_out(const struct step *s, int memfd)
 {

@@ -14,6 +14,9 @@
  *   fdbox-thp  the same with transparent huge pages
  *   fdbox-hugetlb  the same on 2 MiB hugetlb pages (MFD_HUGETLB), from a
  *              pool sized for the step
+ *   fdbox-vfio a memfd of MIB, 4 KiB pages, and a vfio-pci device (QEMU's
+ *              edu, no-IOMMU) depending on it, kept running: the same
+ *              live update with a device
  *   luo[-thp]  the same through upstream's LUO (luo_bench, PEER=luo)
  *   copy       the copy-based live update: the memfd written to a file
  *              on the virtio disk with O_DIRECT (io_uring, registered
@@ -129,7 +132,8 @@ static bool is_carried(const struct step *s)
 
 	return !strncmp(s->mode, carrier_name, n) &&
 	       (!s->mode[n] || !strcmp(s->mode + n, "-thp") ||
-		!strcmp(s->mode + n, "-hugetlb"));
+		!strcmp(s->mode + n, "-hugetlb") ||
+		(carrier_keeps_devices && !strcmp(s->mode + n, "-vfio")));
 }
 
 static bool is_hugetlb(const struct step *s)

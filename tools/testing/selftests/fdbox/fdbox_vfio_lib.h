@@ -58,14 +58,21 @@ static inline int write_str(const char *path, const char *s)
 	return n;
 }
 
+/* A sysfs attribute of @dir in hex ("0x1234"), or -1. */
 static inline long read_hex(const char *dir, const char *name)
 {
-	char path[512], buf[32];
+	char path[512];
+	long val = -1;
+	FILE *f;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	if (fdbox_read_line(path, buf, sizeof(buf)))
+	f = fopen(path, "r");
+	if (!f)
 		return -1;
-	return strtol(buf, NULL, 16);
+	if (fscanf(f, "%lx", &val) != 1)
+		val = -1;
+	fclose(f);
+	return val;
 }
 
 /* The BDF of the first device with these ids, in @bdf; 0 or -ENODEV. */
