@@ -25,7 +25,11 @@
  * bad_input    errnos of deposit: group and container fds, a device open
  *              twice, a second open before finalize; dependencies: unknown
  *              label, itself, too many, bad pointer, no flag, and a
- *              depended-on item cannot be withdrawn.
+ *              depended-on item cannot be withdrawn; a vfio device that is
+ *              not PCI (the mtty sample's mediated device): ENODEV.
+ * behind_iommu a VM with QEMU's intel-iommu: edu's group has an IOMMU, and
+ *              its device is refused with EOPNOTSUPP (translation is for
+ *              iommufd to carry). Nothing is kept, the device still works.
  */
 #define _GNU_SOURCE
 #include <poll.h>
@@ -586,5 +590,72 @@ TEST_F(bad_input_stage1, errnos)
 	close(s);
 	close(m);
 	close(m2);
+	close_vdev(&v);
+}
+
+/*
+ * A vfio device that is not PCI: the mtty sample's mediated device (an
+ * emulated serial card behind an emulated IOMMU group).
+ */
+#define MTTY_TYPE	"/sys/class/mdev_bus/mtty/mdev_supported_types/mtty-1"
+#define MTTY_UUID	"83b8f4f2-509f-382f-3c1e-e6bfe0fa1001"
+#define MDEV_DEVS	"/sys/bus/mdev/devices"
+
+TEST_F(bad_input_stage1, not_pci)
+{
+	struct vfio_device_info info = { .argsz = sizeof(info) };
+	struct vdev v = { .bar0 = NULL };
+	int s, m;
+
+	ASSERT_EQ(0, write_str(MTTY_TYPE "/create", MTTY_UUID));
+	strcpy(v.bdf, MTTY_UUID);
+	ASSERT_EQ(0, open_group_of(&v, MDEV_DEVS "/" MTTY_UUID));
+	v.fd = open_device(&v);
+	ASSERT_LE(0, v.fd);
+	s = fdbox_session("mdev");
+	ASSERT_LE(0, s);
+
+	EXPECT_EQ(-ENODEV, fdbox_deposit(s, v.fd, "mtty"));
+
+	/* Nothing kept: the label is free, the device file still works. */
+	m = fdbox_memfd("ram", MFD_CLOEXEC, PG, NULL);
+	ASSERT_LE(0, m);
+	EXPECT_EQ(0, fdbox_deposit(s, m, "mtty"));
+	/* It speaks vfio-pci's ABI, yet no PCI device is behind it. */
+	EXPECT_EQ(0, ioctl(v.fd, VFIO_DEVICE_GET_INFO, &info));
+	EXPECT_TRUE(info.flags & VFIO_DEVICE_FLAGS_PCI);
+	close(s);
+	close(m);
+	close_vdev(&v);
+	EXPECT_EQ(0, write_str(MDEV_DEVS "/" MTTY_UUID "/remove", "1"));
+}
+
+/* ---- behind_iommu ---- */
+
+FDBOX_STAGE_FIXTURE(behind_iommu_stage1);
+
+TEST_F(behind_iommu_stage1, refused)
+{
+	char dir[PATH_MAX], group[64];
+	struct vdev v;
+	int s, m;
+
+	ASSERT_EQ(0, setup_device(&v, EDU_VENDOR, EDU_DEVICE));
+	snprintf(dir, sizeof(dir), PCI_DEVS "/%s", v.bdf);
+	ASSERT_EQ(0, group_path(dir, group, sizeof(group)))
+		TH_LOG("edu is in a no-IOMMU group: is intel_iommu=on?");
+	s = fdbox_session("iommu");
+	ASSERT_LE(0, s);
+
+	EXPECT_EQ(-EOPNOTSUPP, fdbox_deposit(s, v.fd, "dev"));
+
+	/* Nothing kept: the label is free, the device still answers. */
+	m = fdbox_memfd("ram", MFD_CLOEXEC, PG, NULL);
+	ASSERT_LE(0, m);
+	EXPECT_EQ(0, fdbox_deposit(s, m, "dev"));
+	w32(&v, EDU_LIVENESS, 0x5a5a0f0f);
+	EXPECT_EQ(~0x5a5a0f0fu, r32(&v, EDU_LIVENESS));
+	close(s);
+	close(m);
 	close_vdev(&v);
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * vfio for the fdbox selftests: find a PCI device, give it to vfio-pci,
- * open it through its no-IOMMU group, map BAR0, and drive QEMU's edu
+ * open it through its group (no-IOMMU in most tests), map BAR0, and drive QEMU's edu
  * device (hw/misc/edu.c), a DMA engine.
  */
 #ifndef FDBOX_VFIO_LIB_H
@@ -38,7 +38,7 @@
 #define EDU_LEN		2048	/* edu aborts QEMU on a 4096-byte transfer */
 
 struct vdev {
-	char bdf[16];
+	char bdf[40];		/* or a mediated device's UUID */
 	int container, group, fd;
 	volatile uint8_t *bar0;
 	size_t bar0_size;
@@ -130,39 +130,59 @@ static inline int bind_vfio_pci(const char *bdf)
 	return strcmp(drv, "vfio-pci") ? -ENODEV : 0;
 }
 
-/* The no-IOMMU group device of @bdf, in @buf. */
-static inline int group_path(const char *bdf, char *buf, size_t len)
+/*
+ * The group device of the device at sysfs directory @dir, in @buf:
+ * /dev/vfio/noiommu-N for a no-IOMMU group, /dev/vfio/N for a group with an
+ * IOMMU (real or, for mediated devices, emulated). Returns 1 for no-IOMMU,
+ * 0 otherwise, -errno on error.
+ */
+static inline int group_path(const char *dir, char *buf, size_t len)
 {
-	char path[PATH_MAX], link[PATH_MAX];
+	char path[PATH_MAX + 16], link[PATH_MAX];
 	ssize_t n;
 
-	snprintf(path, sizeof(path), PCI_DEVS "/%s/iommu_group", bdf);
+	snprintf(path, sizeof(path), "%s/iommu_group", dir);
 	n = readlink(path, link, sizeof(link) - 1);
 	if (n <= 0)
 		return -ENOENT;
 	link[n] = '\0';
 	snprintf(buf, len, "/dev/vfio/noiommu-%s", strrchr(link, '/') + 1);
+	if (!access(buf, F_OK))
+		return 1;
+	snprintf(buf, len, "/dev/vfio/%s", strrchr(link, '/') + 1);
 	return 0;
 }
 
-/* Open the group and a no-IOMMU container of @v->bdf; 0 or -errno. */
-static inline int open_group(struct vdev *v)
+/*
+ * Open the group of the device at sysfs directory @dir and a container
+ * for it: no-IOMMU, or type1 where the group has an IOMMU. 0 or -errno.
+ */
+static inline int open_group_of(struct vdev *v, const char *dir)
 {
 	char path[64];
-	int err;
+	int noiommu;
 
 	v->container = v->group = v->fd = -1;
-	err = group_path(v->bdf, path, sizeof(path));
-	if (err)
-		return err;
+	noiommu = group_path(dir, path, sizeof(path));
+	if (noiommu < 0)
+		return noiommu;
 	v->container = open("/dev/vfio/vfio", O_RDWR | O_CLOEXEC);
 	v->group = open(path, O_RDWR | O_CLOEXEC);
 	if (v->container < 0 || v->group < 0)
 		return -errno;
 	if (ioctl(v->group, VFIO_GROUP_SET_CONTAINER, &v->container) ||
-	    ioctl(v->container, VFIO_SET_IOMMU, VFIO_NOIOMMU_IOMMU))
+	    ioctl(v->container, VFIO_SET_IOMMU,
+		  noiommu ? VFIO_NOIOMMU_IOMMU : VFIO_TYPE1v2_IOMMU))
 		return -errno;
 	return 0;
+}
+
+static inline int open_group(struct vdev *v)
+{
+	char dir[PATH_MAX];
+
+	snprintf(dir, sizeof(dir), PCI_DEVS "/%s", v->bdf);
+	return open_group_of(v, dir);
 }
 
 static inline int open_device(struct vdev *v)
