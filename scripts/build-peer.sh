@@ -31,8 +31,9 @@ kmake() {
 	make -s -C "$src" O="$out" ARCH=x86_64 CC="$cc" -j"${JOBS:-$(nproc)}" "$@"
 }
 
-# base.config less what only our tree has; 7.x calls PROC_SYSCTL SYSCTL.
-grep -v 'FDBOX\|KEXEC_HANDOVER_TEST' "$top/configs/base.config" |
+# base.config less what only our tree has; 7.x calls PROC_SYSCTL SYSCTL,
+# and has its x86 SHA-256 in lib/crypto, always built (no SHA256_SSSE3).
+grep -v 'FDBOX\|KEXEC_HANDOVER_TEST\|CRYPTO_SHA256_SSSE3' "$top/configs/base.config" |
 	sed 's/^CONFIG_PROC_SYSCTL=/CONFIG_SYSCTL=/' > "$frag"
 mkdir -p "$out"
 if [ ! -f "$out/.config" ] || [ "$top/configs/peer-luo.config" -nt "$out/.config" ] ||

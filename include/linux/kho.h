@@ -40,7 +40,6 @@ void kho_buf_unpreserve(struct kho_buf_ref *ref);
 int kho_register_freeze_notifier(struct notifier_block *nb);
 int kho_unregister_freeze_notifier(struct notifier_block *nb);
 bool kho_image_carries_handover(const struct kimage *image);
-bool kho_test_corrupt_items(void);
 
 /* Incoming: what the previous kernel handed over. */
 bool kho_handover_present(void);
@@ -80,7 +79,6 @@ static inline void kho_buf_unpreserve(struct kho_buf_ref *ref) { }
 static inline int kho_register_freeze_notifier(struct notifier_block *nb) { return 0; }
 static inline int kho_unregister_freeze_notifier(struct notifier_block *nb) { return 0; }
 static inline bool kho_image_carries_handover(const struct kimage *image) { return false; }
-static inline bool kho_test_corrupt_items(void) { return false; }
 static inline bool kho_handover_present(void) { return false; }
 static inline int kho_find_subtree(const char *name, const void **fdt) { return -ENOENT; }
 static inline struct folio *kho_restore_folio(phys_addr_t phys) { return NULL; }
@@ -102,4 +100,11 @@ static inline void kho_fill_setup_data(struct kimage *image, void *data) { }
 static inline int kho_kexec_prepare(struct kimage *image) { return 0; }
 
 #endif /* CONFIG_KEXEC_HANDOVER */
+
+#ifdef CONFIG_KEXEC_HANDOVER_TEST
+bool kho_test_corrupt_items(void);
+#else
+static inline bool kho_test_corrupt_items(void) { return false; }
+#endif
+
 #endif /* _LINUX_KHO_H */

@@ -141,6 +141,12 @@ static bool __init kho_ram_range(phys_addr_t start, phys_addr_t size)
 	       memblock_is_region_memory(start, size);
 }
 
+/*
+ * Upstream Linux's own handover (SETUP_KEXEC_KHO) has this type and another
+ * layout. A kexec from such a kernel carries nothing into this one: say so.
+ */
+#define SETUP_KEXEC_HANDOVER_UPSTREAM	10
+
 /* The KHO entry of the boot protocol's setup_data list, if any. */
 static bool __init kho_find_setup(struct kho_setup *out)
 {
@@ -153,6 +159,9 @@ static bool __init kho_find_setup(struct kho_setup *out)
 		u32 type = sd->type, len = sd->len;
 
 		early_memunmap(sd, sizeof(*sd));
+		if (type == SETUP_KEXEC_HANDOVER_UPSTREAM)
+			pr_warn("setup_data type %u is another kernel's handover format: ignored, nothing carried from it\n",
+				type);
 		if (type == SETUP_KEXEC_HANDOVER) {
 			void *p;
 

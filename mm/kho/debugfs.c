@@ -14,8 +14,7 @@
  *	preserved folios and bytes, subtrees, and what the memory map costs:
  *	extents, bitmaps, map bytes, FDT bytes
  * ``kho/out/corrupt``
- *	testing only: damage the next handover on purpose, one way of
- *	kho_corrupt_names[] ("none" to stop)
+ *	with CONFIG_KEXEC_HANDOVER_TEST only: see corrupt.c
  * ``kho/in/fdt``
  *	the FDT received from the previous kernel, if any
  * ``kho/in/stats``
@@ -138,61 +137,6 @@ static int kho_scratch_show(struct seq_file *m, void *v)
 }
 DEFINE_SHOW_ATTRIBUTE(kho_scratch);
 
-static const char * const kho_corrupt_names[] = {
-	[KHO_CORRUPT_NONE] = "none",
-	[KHO_CORRUPT_FDT] = "fdt",
-	[KHO_CORRUPT_HEADER] = "header",
-	[KHO_CORRUPT_OUTSIDE_RAM] = "outside-ram",
-	[KHO_CORRUPT_OVERLAP] = "overlap",
-	[KHO_CORRUPT_COMPATIBLE] = "compatible",
-	[KHO_CORRUPT_VERSION] = "version",
-	[KHO_CORRUPT_FDT_MAGIC] = "fdt-magic",
-	[KHO_CORRUPT_TRUNCATED] = "truncated",
-	[KHO_CORRUPT_EXTENT_ALIGN] = "extent-align",
-	[KHO_CORRUPT_EXTENTS_LEN] = "extents-length",
-	[KHO_CORRUPT_BITMAP_ALIGN] = "bitmap-align",
-	[KHO_CORRUPT_NO_SCRATCH] = "no-scratch",
-	[KHO_CORRUPT_IN_SCRATCH] = "in-scratch",
-	[KHO_CORRUPT_SUBTREE] = "subtree-compatible",
-	[KHO_CORRUPT_HANDLER] = "handler-compatible",
-};
-
-static ssize_t kho_corrupt_write(struct file *file, const char __user *ubuf,
-				 size_t count, loff_t *ppos)
-{
-	char buf[32];
-	int i;
-
-	if (count >= sizeof(buf))
-		return -EINVAL;
-	if (copy_from_user(buf, ubuf, count))
-		return -EFAULT;
-	buf[count] = '\0';
-	i = sysfs_match_string(kho_corrupt_names, buf);
-	if (i < 0)
-		return -EINVAL;
-	mutex_lock(&kho_out_lock);
-	kho_corrupt_mode = i;
-	mutex_unlock(&kho_out_lock);
-	return count;
-}
-
-static ssize_t kho_corrupt_read(struct file *file, char __user *ubuf,
-				size_t count, loff_t *ppos)
-{
-	char buf[32];
-	int len = scnprintf(buf, sizeof(buf), "%s\n", kho_corrupt_names[kho_corrupt_mode]);
-
-	return simple_read_from_buffer(ubuf, count, ppos, buf, len);
-}
-
-static const struct file_operations kho_corrupt_fops = {
-	.owner = THIS_MODULE,
-	.read = kho_corrupt_read,
-	.write = kho_corrupt_write,
-	.llseek = default_llseek,
-};
-
 static struct debugfs_blob_wrapper kho_in_fdt_blob;
 
 static int __init kho_debugfs_init(void)
@@ -207,7 +151,7 @@ static int __init kho_debugfs_init(void)
 	out = debugfs_create_dir("out", root);
 	debugfs_create_file("fdt", 0400, out, NULL, &kho_out_fdt_fops);
 	debugfs_create_file("stats", 0400, out, NULL, &kho_out_stats_fops);
-	debugfs_create_file("corrupt", 0600, out, NULL, &kho_corrupt_fops);
+	kho_corrupt_debugfs(out);
 
 	in = debugfs_create_dir("in", root);
 	debugfs_create_file("stats", 0400, in, NULL, &kho_in_stats_fops);

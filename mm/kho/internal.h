@@ -9,6 +9,8 @@
 #include <linux/kho_abi.h>
 #include <linux/mutex.h>
 
+struct dentry;
+
 /* Folio orders KHO tracks: up to 1 GiB folios on x86_64, with room. */
 #define KHO_NR_ORDERS		32
 
@@ -77,7 +79,7 @@ struct kho_in_stats {
 
 void kho_in_stats(struct kho_in_stats *st);
 
-/* Testing hook (debugfs.c): damage the next handover on purpose. */
+/* Testing hook (corrupt.c): damage the next handover on purpose. */
 enum kho_corrupt {
 	KHO_CORRUPT_NONE,
 	KHO_CORRUPT_FDT,	/* flip a byte after the checksum is taken */
@@ -98,6 +100,18 @@ enum kho_corrupt {
 	KHO_CORRUPT_HANDLER,	/* a compatible inside a subtree unknown */
 };
 
+#ifdef CONFIG_KEXEC_HANDOVER_TEST
 extern enum kho_corrupt kho_corrupt_mode;
+void kho_corrupt(void *fdt, struct kho_header *hdr);
+void kho_corrupt_debugfs(struct dentry *out);
+static inline bool kho_corrupt_asked(enum kho_corrupt kind)
+{
+	return kho_corrupt_mode == kind;
+}
+#else
+static inline void kho_corrupt(void *fdt, struct kho_header *hdr) { }
+static inline void kho_corrupt_debugfs(struct dentry *out) { }
+static inline bool kho_corrupt_asked(enum kho_corrupt kind) { return false; }
+#endif
 
 #endif /* _MM_KHO_INTERNAL_H */

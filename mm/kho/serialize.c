@@ -45,7 +45,6 @@
 #include "internal.h"
 
 static struct kho_header *kho_header;
-enum kho_corrupt kho_corrupt_mode;
 
 static BLOCKING_NOTIFIER_HEAD(kho_freeze_chain);
 
@@ -300,7 +299,7 @@ void *kho_build_fdt(size_t *size, struct kho_fdt_info *info)
 	err = err ?: fdt_finish_reservemap(fdt);
 	err = err ?: fdt_begin_node(fdt, "");
 	err = err ?: fdt_property_string(fdt, "compatible",
-					 kho_corrupt_mode == KHO_CORRUPT_COMPATIBLE ?
+					 kho_corrupt_asked(KHO_CORRUPT_COMPATIBLE) ?
 					 "kho-v999" : KHO_FDT_COMPATIBLE);
 	err = err ?: fdt_property(fdt, "preserved-extents", m.ext,
 				  m.nr_ext * sizeof(*m.ext));
@@ -329,110 +328,6 @@ out:
 	if (err && fdt)
 		free_pages((unsigned long)fdt, get_order(bytes));
 	return err ? ERR_PTR(err) : fdt;
-}
-
-/**
- * kho_test_corrupt_items - should a subtree damage its own description?
- *
- * KHO's tests damage the handover FDT on purpose (debugfs kho/out/corrupt).
- * What a subsystem keeps in preserved buffers is out of KHO's sight: for
- * "handler-compatible", the subsystem makes one item's compatible unknown
- * itself, after asking here.
- *
- * Return: true while "handler-compatible" is asked for.
- */
-bool kho_test_corrupt_items(void)
-{
-	return kho_corrupt_mode == KHO_CORRUPT_HANDLER;
-}
-EXPORT_SYMBOL_GPL(kho_test_corrupt_items);
-
-/* Make the first compatible at @depth (or deeper, if @deeper) unknown. */
-static void kho_corrupt_compatible(void *fdt, int depth, bool deeper)
-{
-	int node, d = 0, len;
-	char *c;
-
-	for (node = fdt_next_node(fdt, 0, &d); node >= 0 && d > 0;
-	     node = fdt_next_node(fdt, node, &d)) {
-		if (d < depth || (d > depth && !deeper))
-			continue;
-		c = fdt_getprop_w(fdt, node, "compatible", &len);
-		if (c && len > 1) {
-			c[0] ^= 0x20;	/* "fdbox,..." becomes "Fdbox,..." */
-			return;
-		}
-	}
-}
-
-/* Damage a built handover the way the test asked for. */
-static void kho_corrupt(void *fdt, struct kho_header *hdr)
-{
-	struct kho_extent *ext;
-	struct kho_bitmap *bm;
-	int len;
-
-	switch (kho_corrupt_mode) {
-	case KHO_CORRUPT_NONE:
-		return;
-	case KHO_CORRUPT_FDT:
-		((u8 *)fdt)[fdt_off_dt_struct(fdt) + 8] ^= 0x40;
-		return;
-	case KHO_CORRUPT_HEADER:
-		hdr->crc = cpu_to_le32(le32_to_cpu(hdr->crc) ^ 1);
-		return;
-	case KHO_CORRUPT_COMPATIBLE:
-		return;		/* written so by kho_build_fdt() */
-	case KHO_CORRUPT_VERSION:
-		hdr->version = cpu_to_le32(KHO_ABI_VERSION + 1);
-		break;
-	case KHO_CORRUPT_FDT_MAGIC:
-		((u8 *)fdt)[0] ^= 0xff;
-		break;
-	case KHO_CORRUPT_TRUNCATED:
-		hdr->fdt_size = cpu_to_le64(le64_to_cpu(hdr->fdt_size) / 2);
-		break;
-	case KHO_CORRUPT_OUTSIDE_RAM:
-	case KHO_CORRUPT_OVERLAP:
-	case KHO_CORRUPT_EXTENT_ALIGN:
-	case KHO_CORRUPT_IN_SCRATCH:
-		ext = fdt_getprop_w(fdt, 0, "preserved-extents", &len);
-		if (!ext || len < 2 * (int)sizeof(*ext))
-			break;
-		if (kho_corrupt_mode == KHO_CORRUPT_OUTSIDE_RAM)
-			ext[len / sizeof(*ext) - 1].phys_order = cpu_to_le64(1ULL << 50);
-		else if (kho_corrupt_mode == KHO_CORRUPT_OVERLAP)
-			ext[1] = ext[0];
-		else if (kho_corrupt_mode == KHO_CORRUPT_EXTENT_ALIGN)
-			ext[0].phys_order = cpu_to_le64(le64_to_cpu(ext[0].phys_order) +
-							PAGE_SIZE / 2);
-		else
-			ext[0].phys_order = cpu_to_le64(kho_scratch[0].start);
-		break;
-	case KHO_CORRUPT_EXTENTS_LEN:
-		ext = fdt_getprop_w(fdt, 0, "preserved-extents", &len);
-		if (ext && len)	/* shrinking a property always fits */
-			fdt_setprop(fdt, 0, "preserved-extents", ext, len - 1);
-		break;
-	case KHO_CORRUPT_BITMAP_ALIGN:
-		bm = fdt_getprop_w(fdt, 0, "preserved-bitmaps", &len);
-		if (bm && len)
-			bm[0].base_order = cpu_to_le64(le64_to_cpu(bm[0].base_order) + PAGE_SIZE);
-		break;
-	case KHO_CORRUPT_NO_SCRATCH:
-		fdt_delprop(fdt, 0, "scratch");
-		break;
-	case KHO_CORRUPT_SUBTREE:
-		kho_corrupt_compatible(fdt, 1, false);
-		break;
-	case KHO_CORRUPT_HANDLER:
-		kho_corrupt_compatible(fdt, 2, true);
-		break;
-	}
-	/* Valid checksums: only the content checks can catch it. */
-	hdr->fdt_crc = cpu_to_le32(crc32_le(~0, fdt, le64_to_cpu(hdr->fdt_size)));
-	hdr->crc = 0;
-	hdr->crc = cpu_to_le32(crc32_le(~0, (void *)hdr, sizeof(*hdr)));
 }
 
 /* Build the handover for @image, or find why it cannot be. */

@@ -41,26 +41,14 @@ static double now_us(void)
 	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
 }
 
-/* The first number after @prefix in the kernel log, or -1. */
+/* The first number after @prefix in the kernel log's last such line, or -1. */
 static long kmsg_number(const char *prefix)
 {
-	char line[1024], *p;
-	long val = -1;
-	int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
-	ssize_t n;
+	char line[1024];
 
-	if (fd < 0)
+	if (!fdbox_kmsg_last(prefix, line, sizeof(line)))
 		return -1;
-	while ((n = read(fd, line, sizeof(line) - 1)) > 0 || (n < 0 && errno == EPIPE)) {
-		if (n <= 0)
-			continue;
-		line[n] = '\0';
-		p = strstr(line, prefix);
-		if (p)
-			val = strtol(p + strlen(prefix), NULL, 10);
-	}
-	close(fd);
-	return val;
+	return strtol(strstr(line, prefix) + strlen(prefix), NULL, 10);
 }
 
 /* ---- restart: a VMM dies after the kexec, the next one carries on ---- */

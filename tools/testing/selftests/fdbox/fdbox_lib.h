@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -251,6 +252,33 @@ static inline pid_t fdbox_hold_forever(void)
 			pause();
 	}
 	return pid;
+}
+
+/*
+ * The last kernel log line containing @needle, copied to @buf (@len bytes;
+ * @buf may be NULL). Returns true if there is one.
+ */
+static inline bool fdbox_kmsg_last(const char *needle, char *buf, size_t len)
+{
+	int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
+	bool found = false;
+	char line[1024];
+	ssize_t n;
+
+	if (fd < 0)
+		return false;
+	while ((n = read(fd, line, sizeof(line) - 1)) > 0 || (n < 0 && errno == EPIPE)) {
+		if (n <= 0)
+			continue;	/* EPIPE: overwritten records, go on */
+		line[n] = '\0';
+		if (!strstr(line, needle))
+			continue;
+		found = true;
+		if (buf)
+			snprintf(buf, len, "%s", line);
+	}
+	close(fd);
+	return found;
 }
 
 /* The value of "key N" in a file of such lines (meminfo, stats), or -1. */

@@ -68,22 +68,7 @@ enum { P_A, P_DMA1, P_INFLIGHT, P_DMA2, P_STATUS, P_B, NR_PAGES };
 /* Is there a kernel log line containing @needle? */
 static bool kmsg_has(const char *needle)
 {
-	char line[1024];
-	int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
-	bool found = false;
-	ssize_t n;
-
-	if (fd < 0)
-		return false;
-	while ((n = read(fd, line, sizeof(line) - 1)) > 0 || (n < 0 && errno == EPIPE)) {
-		if (n <= 0)
-			continue;
-		line[n] = '\0';
-		if (strstr(line, needle))
-			found = true;
-	}
-	close(fd);
-	return found;
+	return fdbox_kmsg_last(needle, NULL, 0);
 }
 
 /* Calls of the PCI reset functions traced since the trace was cleared. */
