@@ -57,6 +57,29 @@ static bool running_upstream(void)
 	return !uname(&u) && atoi(u.release) >= 7;
 }
 
+/*
+ * A session "vm" holding a 4 MiB memfd "ram" full of data, finalized:
+ * the session's fd, or -errno.
+ */
+static int session_with_memfd(void)
+{
+	void *map;
+	int s, m, err;
+
+	m = fdbox_memfd("ram", MFD_CLOEXEC, MEMFD_SIZE, &map);
+	if (m < 0)
+		return m;
+	fdbox_fill(map, 0, MEMFD_SIZE, SEED);
+	munmap(map, MEMFD_SIZE);
+	s = fdbox_session("vm");
+	err = s < 0 ? s : fdbox_deposit(s, m, "ram");
+	err = err ?: fdbox_ioctl(s, FDBOX_FINALIZE, NULL);
+	close(m);
+	if (err && s >= 0)
+		close(s);
+	return err ?: s;
+}
+
 /* ---- into_upstream ---- */
 
 FDBOX_STAGE_FIXTURE(into_upstream_stage1);
@@ -64,17 +87,8 @@ FDBOX_STAGE_FIXTURE(into_upstream_stage2);
 
 TEST_F(into_upstream_stage1, deposit_and_load_upstream)
 {
-	void *map;
-	int s, m;
-
 	ASSERT_FALSE(running_upstream());
-	m = fdbox_memfd("ram", MFD_CLOEXEC, MEMFD_SIZE, &map);
-	ASSERT_LE(0, m);
-	fdbox_fill(map, 0, MEMFD_SIZE, SEED);
-	s = fdbox_session("vm");
-	ASSERT_LE(0, s);
-	ASSERT_EQ(0, fdbox_deposit(s, m, "ram"));
-	ASSERT_EQ(0, fdbox_ioctl(s, FDBOX_FINALIZE, NULL));
+	ASSERT_LE(0, session_with_memfd());
 	ASSERT_GT(fdbox_hold_forever(), 0);
 	ASSERT_EQ(0, fdbox_next_load(""));
 }
@@ -123,8 +137,7 @@ TEST_F(from_upstream_stage2, ignored_and_working)
 {
 	struct fdbox_session_info sessions[4];
 	char stats[64];
-	void *map;
-	int s, m, d;
+	int s, d;
 
 	ASSERT_FALSE(running_upstream());
 	ASSERT_TRUE(setup_data_has(SETUP_UPSTREAM_KHO))
@@ -139,13 +152,7 @@ TEST_F(from_upstream_stage2, ignored_and_working)
 	close(d);
 
 	/* This kernel's own live update works. */
-	m = fdbox_memfd("ram", MFD_CLOEXEC, MEMFD_SIZE, &map);
-	ASSERT_LE(0, m);
-	fdbox_fill(map, 0, MEMFD_SIZE, SEED);
-	s = fdbox_session("vm");
+	s = session_with_memfd();
 	ASSERT_LE(0, s);
-	EXPECT_EQ(0, fdbox_deposit(s, m, "ram"));
-	EXPECT_EQ(0, fdbox_ioctl(s, FDBOX_FINALIZE, NULL));
 	close(s);
-	close(m);
 }
