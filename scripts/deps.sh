@@ -8,7 +8,7 @@ PKGS="linux-source-6.12 build-essential bc bison flex libelf-dev libssl-dev
       dwarves cpio rsync xz-utils gzip kmod python3 perl ccache
       libfdt-dev liburing-dev kexec-tools qemu-system-x86 busybox-static
       coreutils findutils gawk python3-docutils man-db bash-completion
-      e2fsprogs gnuplot-nox"
+      e2fsprogs gnuplot-nox ovmf"
 
 missing=
 for p in $PKGS; do

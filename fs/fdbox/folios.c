@@ -65,6 +65,36 @@ put:
 	return err;
 }
 
+/**
+ * fdbox_folio_leave_scratch - move a folio of a memfd out of KHO scratch
+ * @file: the memfd
+ * @folio: a folio of @file in scratch; the caller's reference, which is
+ *	dropped
+ *
+ * KHO lends scratch to movable allocations and refuses to preserve what
+ * is in it. A long-term pin migrates the folio out, as it would out of a
+ * CMA area; the pin is dropped at once. The caller then looks the index
+ * up again.
+ *
+ * Return: 0 or -errno (-ENOMEM when no memory outside scratch is free).
+ */
+int fdbox_folio_leave_scratch(struct file *file, struct folio *folio)
+{
+	loff_t start = (loff_t)folio->index << PAGE_SHIFT;
+	loff_t end = min_t(loff_t, start + folio_size(folio),
+			   i_size_read(file_inode(file))) - 1;
+	struct folio *pinned;
+	pgoff_t offset;
+	long n;
+
+	folio_put(folio);
+	n = memfd_pin_folios(file, start, end, &pinned, 1, &offset);
+	if (n < 0)
+		return n;
+	unpin_folio(pinned);
+	return 0;
+}
+
 bool fdbox_folios_holds(struct fdbox_folios *f, struct folio *folio)
 {
 	return xa_load(&f->held, folio->index) == folio;

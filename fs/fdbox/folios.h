@@ -37,6 +37,7 @@ struct fdbox_folios {
 void fdbox_folios_init(struct fdbox_folios *f);
 int fdbox_folios_hold(struct fdbox_folios *f, struct folio *folio);
 bool fdbox_folios_holds(struct fdbox_folios *f, struct folio *folio);
+int fdbox_folio_leave_scratch(struct file *file, struct folio *folio);
 void fdbox_folios_drop(struct fdbox_folios *f);
 int fdbox_folios_describe(struct fdbox_folios *f);
 void fdbox_folios_undescribe(struct fdbox_folios *f);

@@ -57,13 +57,19 @@ static bool hugetlb_can_preserve(struct file *file)
 	return hugetlbfs_is_memfd(file);
 }
 
-/* Hold every huge page of the file not held yet. Caller holds the inode lock. */
-static int hugetlb_hold_all(struct inode *inode, struct fdbox_folios *f)
+/*
+ * Hold every huge page of the file not held yet. The pool allocates none
+ * in KHO scratch, but a gigantic page carved out at run time may be there:
+ * it is moved out first. Caller holds the inode lock.
+ */
+static int hugetlb_hold_all(struct file *file, struct fdbox_folios *f)
 {
+	struct inode *inode = file_inode(file);
 	pgoff_t end = DIV_ROUND_UP(i_size_read(inode), PAGE_SIZE);
+	struct folio *move = NULL;
 	struct folio_batch fbatch;
+	unsigned int i, moves = 0;
 	pgoff_t index = 0;
-	unsigned int i;
 	int err = 0;
 
 	folio_batch_init(&fbatch);
@@ -78,12 +84,26 @@ static int hugetlb_hold_all(struct inode *inode, struct fdbox_folios *f)
 				pr_warn("huge page at %llu of a memfd is poisoned: not carried\n",
 					(u64)folio->index << PAGE_SHIFT);
 				err = -EIO;
+			} else if (kho_folio_in_scratch(folio) && !fdbox_folios_holds(f, folio)) {
+				folio_get(folio);
+				move = folio;
+				index = folio->index;
 			} else if (!fdbox_folios_holds(f, folio)) {
 				folio_get(folio);
 				err = fdbox_folios_hold(f, folio);
+				moves = 0;
 			}
+			if (move)
+				break;
 		}
 		folio_batch_release(&fbatch);
+		if (move) {
+			/* Moved, then looked up again; twice is a bug. */
+			err = moves++ > 1 ? -EBUSY : fdbox_folio_leave_scratch(file, move);
+			if (err == -EBUSY)
+				folio_put(move);
+			move = NULL;
+		}
 		cond_resched();
 	}
 	return err;
@@ -119,7 +139,7 @@ static int hugetlb_preserve(struct fdbox_item *item)
 
 	inode_lock(inode);
 	hugetlbfs_set_preserve(inode, HUGETLBFS_PRESERVE_SIZE);
-	err = hugetlb_hold_all(inode, f);
+	err = hugetlb_hold_all(file, f);
 	if (err) {
 		fdbox_folios_drop(f);
 		hugetlbfs_set_preserve(inode, 0);
@@ -157,7 +177,7 @@ static int hugetlb_freeze(struct fdbox_item *item)
 	hugetlbfs_set_preserve(inode, HUGETLBFS_PRESERVE_SIZE | HUGETLBFS_PRESERVE_MAP);
 	/* Pages faulted into holes since the deposit; no more can come. */
 	if (READ_ONCE(inode->i_mapping->nrpages) != f->nr_pages)
-		err = hugetlb_hold_all(inode, f);
+		err = hugetlb_hold_all(file, f);
 	if (!err)
 		err = hugetlb_check_poison(f);
 	if (!err)

@@ -59,10 +59,15 @@ static bool memfd_can_preserve(struct file *file)
 	return shmem_is_memfd(file);
 }
 
-/* Hold every folio of the file not held yet. Caller holds the inode lock. */
-static int memfd_hold_all(struct inode *inode, struct fdbox_memfd *m)
+/*
+ * Hold every folio of the file not held yet, moving those in KHO scratch
+ * out of it first. Caller holds the inode lock.
+ */
+static int memfd_hold_all(struct file *file, struct fdbox_memfd *m)
 {
+	struct inode *inode = file_inode(file);
 	pgoff_t end = DIV_ROUND_UP(i_size_read(inode), PAGE_SIZE);
+	unsigned int moves = 0;
 	pgoff_t index = 0;
 	int err = 0;
 
@@ -89,6 +94,14 @@ static int memfd_hold_all(struct inode *inode, struct fdbox_memfd *m)
 		folio_mark_dirty(folio);
 		folio_unlock(folio);
 		next = folio->index + folio_nr_pages(folio);
+		if (kho_folio_in_scratch(folio) && !fdbox_folios_holds(&m->folios, folio)) {
+			/* Moved, then looked up again; twice is a bug. */
+			err = moves++ > 1 ? -EBUSY : fdbox_folio_leave_scratch(file, folio);
+			if (err)
+				break;
+			continue;
+		}
+		moves = 0;
 		if (fdbox_folios_holds(&m->folios, folio))
 			folio_put(folio);
 		else
@@ -115,7 +128,7 @@ static int memfd_preserve(struct fdbox_item *item)
 
 	inode_lock(inode);
 	shmem_set_preserve(inode, SHMEM_PRESERVE_SIZE);
-	err = memfd_hold_all(inode, m);
+	err = memfd_hold_all(file, m);
 	if (err) {
 		fdbox_folios_drop(&m->folios);
 		shmem_set_preserve(inode, 0);
@@ -166,7 +179,7 @@ static int memfd_freeze(struct fdbox_item *item)
 	 */
 	err = 0;
 	if (READ_ONCE(inode->i_mapping->nrpages) != m->folios.nr_pages)
-		err = memfd_hold_all(inode, m);
+		err = memfd_hold_all(file, m);
 	if (!err)
 		err = fdbox_folios_describe(&m->folios);
 	if (err) {

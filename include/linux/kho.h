@@ -29,6 +29,7 @@ enum kho_freeze_event {
 bool kho_is_enabled(void);
 
 /* Outgoing: what the next kernel gets. */
+bool kho_folio_in_scratch(struct folio *folio);
 int kho_preserve_folio(struct folio *folio);
 void kho_unpreserve_folio(struct folio *folio);
 int kho_preserve_phys(phys_addr_t phys, size_t size);
@@ -54,6 +55,7 @@ int kho_buf_release(const struct kho_buf_ref *ref);
 /* Hooks for early boot, the page allocator and kexec. */
 void kho_memblock_setup(void);
 void kho_memblock_release(void);
+void kho_memblock_reserved(phys_addr_t base, phys_addr_t size);
 bool kho_memblock_free_pages(struct page *page, unsigned long pfn,
 			     unsigned int order);
 int kho_locate_mem_hole(struct kexec_buf *kbuf,
@@ -67,6 +69,7 @@ int kho_kexec_prepare(struct kimage *image);
 #else /* !CONFIG_KEXEC_HANDOVER */
 
 static inline bool kho_is_enabled(void) { return false; }
+static inline bool kho_folio_in_scratch(struct folio *folio) { return false; }
 static inline int kho_preserve_folio(struct folio *folio) { return -EOPNOTSUPP; }
 static inline void kho_unpreserve_folio(struct folio *folio) { }
 static inline int kho_preserve_phys(phys_addr_t phys, size_t size) { return -EOPNOTSUPP; }
@@ -89,6 +92,7 @@ static inline void *kho_buf_restore(const struct kho_buf_ref *ref) { return ERR_
 static inline int kho_buf_release(const struct kho_buf_ref *ref) { return -ENOENT; }
 static inline void kho_memblock_setup(void) { }
 static inline void kho_memblock_release(void) { }
+static inline void kho_memblock_reserved(phys_addr_t base, phys_addr_t size) { }
 static inline bool kho_memblock_free_pages(struct page *page, unsigned long pfn,
 					   unsigned int order) { return false; }
 static inline int kho_locate_mem_hole(struct kexec_buf *kbuf,

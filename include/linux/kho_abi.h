@@ -29,14 +29,15 @@
 
 #include <linux/types.h>
 
-#define KHO_ABI_VERSION		1
-#define KHO_FDT_COMPATIBLE	"kho-v1"
+#define KHO_ABI_VERSION		2
+#define KHO_FDT_COMPATIBLE	"kho-v2"
 
 /* "KHOS", "KHOH": little-endian u32 magics. */
 #define KHO_SETUP_MAGIC		0x534f484bU
 #define KHO_HEADER_MAGIC	0x484f484bU
 
-#define KHO_MAX_SCRATCH		4
+/* One scratch range per NUMA node; nodes past this many get none. */
+#define KHO_MAX_SCRATCH		16
 
 /* A range of physical memory the next kernel may use before it knows what is preserved. */
 struct kho_scratch_range {

@@ -12,9 +12,12 @@
  * memory that never holds preserved pages, where the next kernel's image,
  * initrd and every early (memblock) allocation go.
  *
- * - Cold boot: kho_memblock_setup() reserves scratch (kho_scratch=SIZE, or
- *   a default sized for the kernel's early allocations) below 4 GiB. It is
- *   never given to the page allocator, so nothing preserved can be in it.
+ * - Cold boot: once the NUMA nodes are known, kho_memblock_release()
+ *   reserves scratch (kho_scratch=SIZE, or a default sized for the
+ *   kernel's early allocations), one range per node in proportion to its
+ *   memory, below 4 GiB where it fits. Until the kexec, its free part is
+ *   lent to movable allocations only (lend.c); nothing preserved can be
+ *   in it.
  * - kexec_file_load puts every segment of the next image in scratch, and
  *   the decompressor keeps KASLR inside it.
  * - Boot with a handover: kho_memblock_setup(), right after memblock knows
@@ -40,7 +43,6 @@
 #include <linux/crc32.h>
 #include <linux/init.h>
 #include <linux/io.h>
-#include <linux/kmemleak.h>
 #include <linux/libfdt.h>
 #include <linux/memblock.h>
 #include <linux/mm.h>
@@ -90,8 +92,21 @@ static bool kho_in_pending __initdata;
 
 /* Less scratch than this cannot hold a kernel's early allocations. */
 #define KHO_MIN_SCRATCH	SZ_64M
-static struct kho_range kho_hold[KHO_MAX_HOLD] __initdata;
-static unsigned int kho_nr_hold __initdata;
+/* memblock_reserve() (kho_memblock_reserved()) reads these: its sections. */
+static struct kho_range kho_hold[KHO_MAX_HOLD] __initdata_memblock;
+static unsigned int kho_nr_hold __initdata_memblock;
+static bool kho_holding __initdata_memblock;
+
+/*
+ * Reservations made inside the hold while it is in place: firmware tables
+ * (EFI boot services regions the previous kernel kept, ESRT, ...) that
+ * lifting the hold must not drop. A held range that overflows the table
+ * is kept whole instead.
+ */
+#define KHO_MAX_KEEP	64
+static struct kho_range kho_keep[KHO_MAX_KEEP] __initdata_memblock;
+static unsigned int kho_nr_keep __initdata_memblock;
+static DECLARE_BITMAP(kho_hold_kept, KHO_MAX_HOLD) __initdata_memblock;
 
 static int __init kho_param(char *p)
 {
@@ -316,25 +331,67 @@ static phys_addr_t __init kho_default_scratch_size(void)
 	return ALIGN(size, SZ_2M);
 }
 
-static void __init kho_reserve_scratch(void)
+static phys_addr_t __init kho_node_mem_size(int nid)
 {
-	phys_addr_t size = kho_scratch_param ?: kho_default_scratch_size();
+	unsigned long start, end, pages = 0;
+	int i;
+
+	for_each_mem_pfn_range(i, nid, &start, &end, NULL)
+		pages += end - start;
+	return PFN_PHYS(pages);
+}
+
+/* Scratch on @nid, below 4 GiB if it fits there; 0 if none. */
+static phys_addr_t __init kho_alloc_scratch(phys_addr_t size, int nid)
+{
 	phys_addr_t addr;
 
-	addr = memblock_phys_alloc_range(size, SZ_2M, SZ_16M, SZ_4G);
+	addr = memblock_alloc_range_nid(size, SZ_2M, SZ_16M, SZ_4G, nid, true);
 	if (!addr)
-		addr = memblock_phys_alloc_range(size, SZ_2M, SZ_16M,
-						 MEMBLOCK_ALLOC_ANYWHERE);
-	if (!addr) {
-		pr_err("cannot reserve %pa of scratch: KHO disabled\n", &size);
-		kho_enabled = false;
-		return;
+		addr = memblock_alloc_range_nid(size, SZ_2M, SZ_16M,
+						MEMBLOCK_ALLOC_ACCESSIBLE, nid, true);
+	return addr;
+}
+
+/*
+ * One scratch range per node, sized in proportion to the node's memory:
+ * the next kernel allocates each node's memory map and KASAN shadow there.
+ * Called once the nodes are known, before memory goes to the page allocator.
+ */
+static void __init kho_reserve_scratch(void)
+{
+	phys_addr_t total = kho_scratch_param ?: kho_default_scratch_size();
+	phys_addr_t ram = memblock_phys_mem_size();
+	unsigned int i;
+	int nid;
+
+	for_each_node_state(nid, N_MEMORY) {
+		phys_addr_t size = ALIGN(div64_u64((u64)total * kho_node_mem_size(nid), ram),
+					 SZ_2M);
+		phys_addr_t addr;
+
+		if (kho_nr_scratch == KHO_MAX_SCRATCH) {
+			pr_warn("no scratch on node %d and later: more than %d nodes\n",
+				nid, KHO_MAX_SCRATCH);
+			break;
+		}
+		if (!size)
+			continue;
+		addr = kho_alloc_scratch(size, nid);
+		if (!addr) {
+			pr_warn("cannot reserve %pa of scratch on node %d\n", &size, nid);
+			continue;
+		}
+		kho_scratch[kho_nr_scratch].start = addr;
+		kho_scratch[kho_nr_scratch++].size = size;
 	}
-	/* Never scanned for pointers: nothing in scratch is the kernel's own data. */
-	kmemleak_ignore_phys(addr);
-	kho_scratch[0].start = addr;
-	kho_scratch[0].size = size;
-	kho_nr_scratch = 1;
+	if (!kho_nr_scratch) {
+		pr_err("cannot reserve %pa of scratch: KHO disabled\n", &total);
+		kho_enabled = false;
+	}
+	/* Found; kho_memblock_release() reserves them after kho_plan_lend(). */
+	for (i = 0; i < kho_nr_scratch; i++)
+		memblock_phys_free(kho_scratch[i].start, kho_scratch[i].size);
 }
 
 /**
@@ -369,9 +426,8 @@ void __init kho_memblock_setup(void)
 		kho_nr_scratch = 0;
 		present = false;
 	}
-	if (!kho_nr_scratch)
-		kho_reserve_scratch();
-	else if (kho_scratch_param)
+	/* A cold boot reserves scratch once the NUMA nodes are known. */
+	if (kho_nr_scratch && kho_scratch_param)
 		pr_info("kho_scratch= ignored: the scratch ranges come with the kexec\n");
 
 	if (present) {
@@ -387,10 +443,58 @@ void __init kho_memblock_setup(void)
 			}
 		}
 		kho_in_pending = present;
+		kho_holding = present;
 	}
-	for (i = 0; i < kho_nr_scratch; i++)
-		pr_info("scratch: [mem %pa-%pa]\n", &kho_scratch[i].start,
-			&(phys_addr_t){kho_scratch[i].start + kho_scratch[i].size - 1});
+}
+
+/**
+ * kho_memblock_reserved - note a reservation made inside held memory
+ * @base: start of the range memblock_reserve() was given
+ * @size: its size
+ *
+ * Called by memblock_reserve(). While KHO holds the memory outside scratch
+ * (a boot with a handover, until kho_memblock_release()), a reservation
+ * inside it is added to memblock's reserved ranges as already reserved;
+ * KHO notes it so that it survives the end of the hold.
+ */
+void __init_memblock kho_memblock_reserved(phys_addr_t base, phys_addr_t size)
+{
+	unsigned int i;
+
+	if (!kho_holding)
+		return;
+	for (i = 0; i < kho_nr_hold; i++) {
+		phys_addr_t s = max(base, kho_hold[i].start);
+		phys_addr_t e = min(base + size, kho_hold[i].start + kho_hold[i].size);
+
+		if (s >= e)
+			continue;
+		if (kho_nr_keep == KHO_MAX_KEEP) {
+			__set_bit(i, kho_hold_kept);
+			continue;
+		}
+		kho_keep[kho_nr_keep].start = s;
+		kho_keep[kho_nr_keep++].size = e - s;
+	}
+}
+
+/* End the hold, keeping what was reserved inside it meanwhile. */
+static void __init kho_lift_hold(void)
+{
+	unsigned int i;
+
+	kho_holding = false;
+	for (i = 0; i < kho_nr_hold; i++)
+		if (!test_bit(i, kho_hold_kept))
+			memblock_phys_free(kho_hold[i].start, kho_hold[i].size);
+	for (i = 0; i < kho_nr_keep; i++)
+		memblock_reserve(kho_keep[i].start, kho_keep[i].size);
+	if (kho_nr_keep)
+		pr_info("%u ranges reserved inside held memory during early boot: kept\n",
+			kho_nr_keep);
+	if (!bitmap_empty(kho_hold_kept, KHO_MAX_HOLD))
+		pr_warn("too many reservations inside held memory: %u held ranges kept whole\n",
+			bitmap_weight(kho_hold_kept, KHO_MAX_HOLD));
 }
 
 static int __init kho_run_cmp(const void *a, const void *b)
@@ -584,6 +688,26 @@ bool __init kho_scratch_only(void)
 	return kho_in_pending;
 }
 
+/*
+ * Reserve what is still free in [start, end): early boot holds the rest
+ * already, and a reservation across one of those would mix NUMA nodes.
+ */
+static void __init kho_reserve_free(phys_addr_t start, phys_addr_t end)
+{
+	phys_addr_t fs, fe;
+	u64 j;
+
+again:
+	for_each_free_mem_range(j, NUMA_NO_NODE, MEMBLOCK_NONE, &fs, &fe, NULL) {
+		fs = max(fs, start);
+		fe = min(fe, end);
+		if (fs < fe) {
+			memblock_reserve(fs, fe - fs);
+			goto again;	/* the free ranges changed */
+		}
+	}
+}
+
 /**
  * kho_memblock_release - switch from scratch-only to normal memory
  *
@@ -602,8 +726,7 @@ void __init kho_memblock_release(void)
 
 		/* The index is allocated while only scratch is usable. */
 		err = kho_in_parse();
-		for (i = 0; i < kho_nr_hold; i++)
-			memblock_phys_free(kho_hold[i].start, kho_hold[i].size);
+		kho_lift_hold();
 		if (!err)
 			err = kho_in_claim();
 		kho_in_parse_ns = local_clock() - start;
@@ -615,9 +738,16 @@ void __init kho_memblock_release(void)
 				kho_in_nr_runs);
 		kho_in_pending = false;
 	}
-	/* Scratch never reaches the page allocator. */
-	for (i = 0; i < kho_nr_scratch; i++)
-		memblock_reserve(kho_scratch[i].start, kho_scratch[i].size);
+	if (!kho_nr_scratch)
+		kho_reserve_scratch();
+	kho_plan_lend();
+	/* Scratch never reaches the page allocator as memory of its own. */
+	for (i = 0; i < kho_nr_scratch; i++) {
+		kho_reserve_free(kho_scratch[i].start, kho_scratch[i].start + kho_scratch[i].size);
+		pr_info("scratch: [mem %pa-%pa] node %d\n", &kho_scratch[i].start,
+			&(phys_addr_t){kho_scratch[i].start + kho_scratch[i].size - 1},
+			early_pfn_to_nid(PHYS_PFN(kho_scratch[i].start)));
+	}
 }
 
 /* Index of the first run that ends after @pfn. */

@@ -28,6 +28,10 @@ extern unsigned int kho_nr_scratch;
 extern bool kho_enabled;
 bool kho_overlaps_scratch(phys_addr_t start, phys_addr_t size);
 
+/* Scratch lent to movable allocations: lend.c. */
+extern unsigned long kho_lent_pages;
+void kho_plan_lend(void);
+
 /* Outgoing state: preserve.c. kho_out_lock protects all of it. */
 extern struct mutex kho_out_lock;
 struct kho_out_stats {

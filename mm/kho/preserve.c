@@ -168,6 +168,22 @@ static void __kho_unpreserve(unsigned long pfn, unsigned int order)
 }
 
 /**
+ * kho_folio_in_scratch - must this folio move before it can be preserved?
+ * @folio: a folio of movable memory
+ *
+ * Scratch is lent to movable allocations until the kexec (lend.c), and
+ * kho_preserve_folio() refuses a folio in it: its owner migrates it out
+ * first, for instance with a long-term pin.
+ *
+ * Return: true if any page of @folio is in scratch.
+ */
+bool kho_folio_in_scratch(struct folio *folio)
+{
+	return kho_overlaps_scratch(PFN_PHYS(folio_pfn(folio)), folio_size(folio));
+}
+EXPORT_SYMBOL_GPL(kho_folio_in_scratch);
+
+/**
  * kho_preserve_folio - hand a folio over to the next kernel
  * @folio: the folio; it must stay allocated by the caller until the kexec
  *

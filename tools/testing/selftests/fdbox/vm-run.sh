@@ -31,6 +31,11 @@ and the kernel log has no oops, BUG, WARNING, KASAN, kmemleak or lockdep report.
                          (host page cache bypassed: cache=none, aio=native)
       --device SPEC      one more QEMU -device (repeatable), e.g. edu
   -p, --smp N            vCPUs (default 2)
+      --numa N           N NUMA nodes sharing the memory evenly; vCPU i
+                         on node i, the last node has the rest (nodes past
+                         the last vCPU have memory only)
+      --uefi             boot through UEFI firmware (OVMF, with its own
+                         variable store) instead of SeaBIOS
       --append ARGS      extra kernel command line, for every stage
   -t, --timeout SEC      limit for the whole run (default 600)
   -o, --logdir DIR       where console.log and output.log go
@@ -45,7 +50,7 @@ USAGE
 }
 
 flavour=debug kernel= kernel_given= first_kernel= initramfs= stages=1 cmd= mem=2G smp=2 append=
-timeout_s=600 logdir=$top/build/logs/run shell=0 quiet=0 disk=
+timeout_s=600 logdir=$top/build/logs/run shell=0 quiet=0 disk= numa=1 uefi=0
 declare -a adds=() stage_cmds=() devices=()
 
 while [ $# -gt 0 ]; do
@@ -62,6 +67,8 @@ while [ $# -gt 0 ]; do
 	-d|--disk) disk=$2; shift ;;
 	--device) devices+=("$2"); shift ;;
 	-p|--smp) smp=$2; shift ;;
+	--numa) numa=$2; shift ;;
+	--uefi) uefi=1 ;;
 	--append) append=$2; shift ;;
 	-t|--timeout) timeout_s=$2; shift ;;
 	-o|--logdir) logdir=$2; shift ;;
@@ -131,6 +138,36 @@ echo "$accel" > "$logdir/accel"
 qemu=(qemu-system-x86_64 -machine q35 -nodefaults -global ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off -accel "$accel" -cpu "$cpu"
       -m "$mem" -smp "$smp" -no-reboot
       -kernel "$kernel" -initrd "$run_initrd")
+if [ "$uefi" = 1 ]; then
+	# Debian's ovmf package: the firmware read-only, a private copy of the
+	# variable store writable, so that SetVariable() works in the guest.
+	ovmf=/usr/share/OVMF
+	for f in OVMF_CODE_4M.fd OVMF_VARS_4M.fd; do
+		[ -f "$ovmf/$f" ] || { echo "vm-run: --uefi: $ovmf/$f missing: run 'make deps'" >&2; exit 2; }
+	done
+	cp "$ovmf/OVMF_VARS_4M.fd" "$work/vars.fd"
+	qemu+=(-drive "if=pflash,format=raw,unit=0,readonly=on,file=$ovmf/OVMF_CODE_4M.fd"
+	       -drive "if=pflash,format=raw,unit=1,file=$work/vars.fd")
+fi
+if [ "$numa" != 1 ]; then
+	[[ "$numa" =~ ^[2-8]$ ]] || { echo "vm-run: bad --numa '$numa' (2 to 8)" >&2; exit 2; }
+	case "$mem" in
+	*G) mib=$(( ${mem%G} * 1024 )) ;;
+	*M) mib=${mem%M} ;;
+	*) echo "vm-run: --numa needs --mem in M or G, not '$mem'" >&2; exit 2 ;;
+	esac
+	(( mib % numa == 0 )) || { echo "vm-run: --mem $mem does not split into $numa nodes" >&2; exit 2; }
+	for ((n = 0; n < numa; n++)); do
+		node="node,nodeid=$n,memdev=m$n"
+		# vCPU n on node n; the last node takes the vCPUs left over.
+		if (( n < smp )); then
+			last=$n
+			(( n == numa - 1 )) && last=$((smp - 1))
+			node="$node,cpus=$n-$last"
+		fi
+		qemu+=(-object "memory-backend-ram,id=m$n,size=$(( mib / numa ))M" -numa "$node")
+	done
+fi
 for dev in ${devices[@]+"${devices[@]}"}; do
 	qemu+=(-device "$dev")
 done
