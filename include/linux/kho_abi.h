@@ -29,15 +29,18 @@
 
 #include <linux/types.h>
 
-#define KHO_ABI_VERSION		2
-#define KHO_FDT_COMPATIBLE	"kho-v2"
+#define KHO_ABI_VERSION		1
+#define KHO_FDT_COMPATIBLE	"kho-v1"
 
 /* "KHOS", "KHOH": little-endian u32 magics. */
 #define KHO_SETUP_MAGIC		0x534f484bU
 #define KHO_HEADER_MAGIC	0x484f484bU
 
-/* One scratch range per NUMA node; nodes past this many get none. */
-#define KHO_MAX_SCRATCH		16
+/*
+ * One scratch range per NUMA node, for the first this many nodes; the
+ * early allocations of nodes past them fall back to other nodes' scratch.
+ */
+#define KHO_MAX_SCRATCH		4
 
 /* A range of physical memory the next kernel may use before it knows what is preserved. */
 struct kho_scratch_range {
