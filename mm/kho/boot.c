@@ -445,6 +445,8 @@ void __init kho_memblock_setup(void)
 		kho_in_pending = present;
 		kho_holding = present;
 	}
+	if (kho_holding)
+		kho_test_reserve_early();
 }
 
 /**

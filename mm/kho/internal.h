@@ -83,7 +83,10 @@ struct kho_in_stats {
 
 void kho_in_stats(struct kho_in_stats *st);
 
-/* Testing hook (corrupt.c): damage the next handover on purpose. */
+/*
+ * Testing hooks: damage the next handover on purpose (corrupt.c), reserve
+ * memory in early boot as firmware does (test_boot.c).
+ */
 enum kho_corrupt {
 	KHO_CORRUPT_NONE,
 	KHO_CORRUPT_FDT,	/* flip a byte after the checksum is taken */
@@ -108,11 +111,13 @@ enum kho_corrupt {
 extern enum kho_corrupt kho_corrupt_mode;
 void kho_corrupt(void *fdt, struct kho_header *hdr);
 void kho_corrupt_debugfs(struct dentry *out);
+void kho_test_reserve_early(void);
 static inline bool kho_corrupt_asked(enum kho_corrupt kind)
 {
 	return kho_corrupt_mode == kind;
 }
 #else
+static inline void kho_test_reserve_early(void) { }
 static inline void kho_corrupt(void *fdt, struct kho_header *hdr) { }
 static inline void kho_corrupt_debugfs(struct dentry *out) { }
 static inline bool kho_corrupt_asked(enum kho_corrupt kind) { return false; }

@@ -1276,6 +1276,11 @@ TEST_F_TIMEOUT(chain, carry_again, 600)
 	s = fdbox_session("chain");
 	ASSERT_LE(0, s);
 	ASSERT_EQ(0, fdbox_deposit(s, m, "ram"));
+	/* The pages carried: a deposit moves those in KHO scratch. */
+	map = mmap(NULL, size, PROT_READ, MAP_SHARED, m, 0);
+	ASSERT_NE(MAP_FAILED, map);
+	snprintf(got, sizeof(got), "%llx", (unsigned long long)fdbox_pfn_hash(map, size));
+	munmap(map, size);
 	close(m);
 	if (d >= 0)
 		close(d);

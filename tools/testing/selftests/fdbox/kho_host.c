@@ -19,6 +19,12 @@
  *       then, and deposits it: the deposit moves its pages out of
  *       scratch. Stage 2 boots in scratch, gets the same bytes back and
  *       lends scratch again.
+ * reserved_in_hold
+ *       Stage 1 deposits a memfd and passes the address of a page outside
+ *       scratch that it did not deposit (kho_test_reserve=). Stage 2's
+ *       early boot reserves that page while KHO still holds all memory
+ *       outside scratch, as firmware code would: once the hold is lifted
+ *       the page is still reserved, and the memfd comes back.
  */
 #include <dirent.h>
 #include <linux/mempolicy.h>
@@ -395,6 +401,93 @@ TEST_F(scratch_usable_stage2, same_bytes_scratch_lent_again)
 	EXPECT_EQ(-1, fdbox_check(map, 0, USABLE_SIZE, USABLE_SEED));
 	EXPECT_EQ(0, pages_in_scratch(map, USABLE_SIZE));
 	munmap(map, USABLE_SIZE);
+	close(m);
+	close(d);
+}
+
+/* ---- reserved_in_hold ---- */
+
+#define HOLD_SIZE	(4UL << 20)
+#define HOLD_SEED	0x686f6c64ULL
+#define KPF_RESERVED	32
+
+static unsigned long long phys_of(const volatile char *p)
+{
+	uint64_t e = 0;
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+
+	(void)*p;
+	if (fd < 0 || pread(fd, &e, 8, (uintptr_t)p / 4096 * 8) != 8)
+		e = 0;
+	if (fd >= 0)
+		close(fd);
+	return (e >> 63) ? (e & ((1ULL << 55) - 1)) << 12 : 0;
+}
+
+FDBOX_STAGE_FIXTURE(reserved_in_hold_stage1);
+FDBOX_STAGE_FIXTURE(reserved_in_hold_stage2);
+
+TEST_F(reserved_in_hold_stage1, deposit_and_name_a_page)
+{
+	unsigned long long pa = 0;
+	char args[64], *page;
+	unsigned int i;
+	void *map;
+	int s, m;
+
+	/* An anonymous page outside scratch: RAM nobody preserves. */
+	for (i = 0; i < 1024 && !pa; i++) {
+		page = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		ASSERT_NE(MAP_FAILED, page);
+		page[0] = 1;
+		if (!pages_in_scratch(page, 4096))
+			pa = phys_of(page);
+	}
+	ASSERT_NE(0, pa) TH_LOG("no page outside scratch");
+
+	m = fdbox_memfd("ram", MFD_CLOEXEC, HOLD_SIZE, &map);
+	ASSERT_LE(0, m);
+	fdbox_fill(map, 0, HOLD_SIZE, HOLD_SEED);
+	s = fdbox_session("hold");
+	ASSERT_LE(0, s);
+	ASSERT_EQ(0, fdbox_deposit(s, m, "ram"));
+	close(m);
+	ASSERT_GT(fdbox_hold_forever(), 0);
+	snprintf(args, sizeof(args), "kho_test_reserve=0x%llx", pa);
+	ASSERT_EQ(0, fdbox_next_load(args));
+}
+
+TEST_F(reserved_in_hold_stage2, reservation_kept_memfd_back)
+{
+	char arg[64], line[1024];
+	unsigned long long pa;
+	uint64_t flags = 0;
+	void *map;
+	int d, m, kpf;
+
+	ASSERT_EQ(0, fdbox_cmdline_get("kho_test_reserve", arg, sizeof(arg)));
+	pa = strtoull(arg, NULL, 0);
+	EXPECT_TRUE(fdbox_kmsg_last("kho: handover received", NULL, 0));
+	ASSERT_TRUE(fdbox_kmsg_last("in early boot, as firmware would", NULL, 0));
+	EXPECT_TRUE(fdbox_kmsg_last("reserved inside held memory during early boot: kept",
+				    line, sizeof(line)));
+	kpf = open("/proc/kpageflags", O_RDONLY);
+	ASSERT_LE(0, kpf);
+	ASSERT_EQ(8, pread(kpf, &flags, 8, pa / 4096 * 8));
+	close(kpf);
+	EXPECT_TRUE(flags & (1ULL << KPF_RESERVED))
+		TH_LOG("page 0x%llx reached the page allocator (flags 0x%llx)", pa,
+		       (unsigned long long)flags);
+
+	d = fdbox_attach("hold");
+	ASSERT_LE(0, d);
+	m = fdbox_retrieve(d, "ram", 0);
+	ASSERT_LE(0, m);
+	map = mmap(NULL, HOLD_SIZE, PROT_READ, MAP_SHARED, m, 0);
+	ASSERT_NE(MAP_FAILED, map);
+	EXPECT_EQ(-1, fdbox_check(map, 0, HOLD_SIZE, HOLD_SEED));
+	munmap(map, HOLD_SIZE);
 	close(m);
 	close(d);
 }
