@@ -49,6 +49,41 @@
 #define NUMA_SIZE	(64UL << 20)
 #define NUMA_SEED	0x6e756d61ULL
 
+/*
+ * Deposit memfd @m as "ram" of a new session @name, keep the session open
+ * and load the next stage with @args.
+ */
+static int deposit_and_load(const char *name, int m, const char *args)
+{
+	int s = fdbox_session(name), err;
+
+	if (s < 0)
+		return s;
+	err = fdbox_deposit(s, m, "ram");
+	if (err)
+		return err;
+	if (fdbox_hold_forever() <= 0)
+		return -ECHILD;
+	return fdbox_next_load(args) ? -EIO : 0;
+}
+
+/* Retrieve "ram" of session @name; its read-only mapping, or MAP_FAILED. */
+static void *retrieve_mapped(const char *name, size_t size)
+{
+	void *map = MAP_FAILED;
+	int d = fdbox_attach(name), m;
+
+	if (d < 0)
+		return MAP_FAILED;
+	m = fdbox_retrieve(d, "ram", 0);
+	if (m >= 0) {
+		map = mmap(NULL, size, PROT_READ, MAP_SHARED, m, 0);
+		close(m);
+	}
+	close(d);
+	return map;
+}
+
 /* ---- efi ---- */
 
 /* efivarfs on its usual mount point; mounted again if it already is. */
@@ -232,7 +267,7 @@ TEST_F(numa_stage1, deposit_on_both_nodes)
 	size_t half = NUMA_SIZE / 2, i;
 	char nodes[16];
 	void *map;
-	int s, m;
+	int m;
 
 	ASSERT_EQ(0, fdbox_read_line("/sys/devices/system/node/online", nodes, sizeof(nodes)));
 	ASSERT_STREQ("0-1", nodes);
@@ -248,13 +283,7 @@ TEST_F(numa_stage1, deposit_on_both_nodes)
 		ASSERT_EQ(i < half ? 0 : 1, node_of((char *)map + i))
 			TH_LOG("page %zu before the kexec", i / 4096);
 	munmap(map, NUMA_SIZE);
-
-	s = fdbox_session("numa");
-	ASSERT_LE(0, s);
-	ASSERT_EQ(0, fdbox_deposit(s, m, "ram"));
-	close(m);
-	ASSERT_GT(fdbox_hold_forever(), 0);
-	ASSERT_EQ(0, fdbox_next_load(""));
+	ASSERT_EQ(0, deposit_and_load("numa", m, ""));
 }
 
 TEST_F(numa_stage2, same_bytes_same_nodes)
@@ -262,14 +291,9 @@ TEST_F(numa_stage2, same_bytes_same_nodes)
 	size_t half = NUMA_SIZE / 2, i;
 	unsigned int wrong = 0;
 	void *map;
-	int d, m;
 
 	scratch_per_node(_metadata);
-	d = fdbox_attach("numa");
-	ASSERT_LE(0, d);
-	m = fdbox_retrieve(d, "ram", 0);
-	ASSERT_LE(0, m);
-	map = mmap(NULL, NUMA_SIZE, PROT_READ, MAP_SHARED, m, 0);
+	map = retrieve_mapped("numa", NUMA_SIZE);
 	ASSERT_NE(MAP_FAILED, map);
 	EXPECT_EQ(-1, fdbox_check(map, 0, NUMA_SIZE, NUMA_SEED));
 	for (i = 0; i < NUMA_SIZE; i += 4096)
@@ -277,8 +301,6 @@ TEST_F(numa_stage2, same_bytes_same_nodes)
 			wrong++;
 	EXPECT_EQ(0, wrong) TH_LOG("%u pages came back on another node", wrong);
 	munmap(map, NUMA_SIZE);
-	close(m);
-	close(d);
 }
 
 /* ---- scratch_usable ---- */
@@ -377,7 +399,6 @@ TEST_F(scratch_usable_stage1, user_pages_in_scratch_moved_at_deposit)
 	EXPECT_EQ(0, pages_in_scratch(map, USABLE_SIZE));
 	EXPECT_EQ(-1, fdbox_check(map, 0, USABLE_SIZE, USABLE_SEED));
 	munmap(map, USABLE_SIZE);
-	close(m);
 	ASSERT_GT(fdbox_hold_forever(), 0);
 	ASSERT_EQ(0, fdbox_next_load(""));
 }
@@ -386,23 +407,16 @@ TEST_F(scratch_usable_stage2, same_bytes_scratch_lent_again)
 {
 	char line[1024];
 	void *map;
-	int d, m;
 
 	EXPECT_TRUE(fdbox_kmsg_last("kho: handover received", NULL, 0));
 	ASSERT_TRUE(fdbox_kmsg_last("scratch: early boot used", line, sizeof(line)));
 	TH_LOG("%s", strchr(line, ';') ? strchr(line, ';') + 1 : line);
 	EXPECT_LT(0, cma_kb("CmaTotal:"));
-	d = fdbox_attach("usable");
-	ASSERT_LE(0, d);
-	m = fdbox_retrieve(d, "ram", 0);
-	ASSERT_LE(0, m);
-	map = mmap(NULL, USABLE_SIZE, PROT_READ, MAP_SHARED, m, 0);
+	map = retrieve_mapped("usable", USABLE_SIZE);
 	ASSERT_NE(MAP_FAILED, map);
 	EXPECT_EQ(-1, fdbox_check(map, 0, USABLE_SIZE, USABLE_SEED));
 	EXPECT_EQ(0, pages_in_scratch(map, USABLE_SIZE));
 	munmap(map, USABLE_SIZE);
-	close(m);
-	close(d);
 }
 
 /* ---- reserved_in_hold ---- */
@@ -433,7 +447,7 @@ TEST_F(reserved_in_hold_stage1, deposit_and_name_a_page)
 	char args[64], *page;
 	unsigned int i;
 	void *map;
-	int s, m;
+	int m;
 
 	/* An anonymous page outside scratch: RAM nobody preserves. */
 	for (i = 0; i < 1024 && !pa; i++) {
@@ -449,13 +463,8 @@ TEST_F(reserved_in_hold_stage1, deposit_and_name_a_page)
 	m = fdbox_memfd("ram", MFD_CLOEXEC, HOLD_SIZE, &map);
 	ASSERT_LE(0, m);
 	fdbox_fill(map, 0, HOLD_SIZE, HOLD_SEED);
-	s = fdbox_session("hold");
-	ASSERT_LE(0, s);
-	ASSERT_EQ(0, fdbox_deposit(s, m, "ram"));
-	close(m);
-	ASSERT_GT(fdbox_hold_forever(), 0);
 	snprintf(args, sizeof(args), "kho_test_reserve=0x%llx", pa);
-	ASSERT_EQ(0, fdbox_next_load(args));
+	ASSERT_EQ(0, deposit_and_load("hold", m, args));
 }
 
 TEST_F(reserved_in_hold_stage2, reservation_kept_memfd_back)
@@ -464,7 +473,7 @@ TEST_F(reserved_in_hold_stage2, reservation_kept_memfd_back)
 	unsigned long long pa;
 	uint64_t flags = 0;
 	void *map;
-	int d, m, kpf;
+	int kpf;
 
 	ASSERT_EQ(0, fdbox_cmdline_get("kho_test_reserve", arg, sizeof(arg)));
 	pa = strtoull(arg, NULL, 0);
@@ -480,14 +489,8 @@ TEST_F(reserved_in_hold_stage2, reservation_kept_memfd_back)
 		TH_LOG("page 0x%llx reached the page allocator (flags 0x%llx)", pa,
 		       (unsigned long long)flags);
 
-	d = fdbox_attach("hold");
-	ASSERT_LE(0, d);
-	m = fdbox_retrieve(d, "ram", 0);
-	ASSERT_LE(0, m);
-	map = mmap(NULL, HOLD_SIZE, PROT_READ, MAP_SHARED, m, 0);
+	map = retrieve_mapped("hold", HOLD_SIZE);
 	ASSERT_NE(MAP_FAILED, map);
 	EXPECT_EQ(-1, fdbox_check(map, 0, HOLD_SIZE, HOLD_SEED));
 	munmap(map, HOLD_SIZE);
-	close(m);
-	close(d);
 }
