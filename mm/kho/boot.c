@@ -44,6 +44,7 @@
 #include <linux/init.h>
 #include <linux/io.h>
 #include <linux/libfdt.h>
+#include <linux/math64.h>
 #include <linux/memblock.h>
 #include <linux/mm.h>
 #include <linux/sched/clock.h>
@@ -366,7 +367,7 @@ static void __init kho_reserve_scratch(void)
 	int nid;
 
 	for_each_node_state(nid, N_MEMORY) {
-		phys_addr_t size = ALIGN(div64_u64((u64)total * kho_node_mem_size(nid), ram),
+		phys_addr_t size = ALIGN(mul_u64_u64_div_u64(total, kho_node_mem_size(nid), ram),
 					 SZ_2M);
 		phys_addr_t addr;
 
