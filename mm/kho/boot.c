@@ -721,7 +721,8 @@ void __init kho_memblock_release(void)
 	const char *err;
 	unsigned int i;
 
-	if (!kho_enabled)
+	/* A crash kernel lives in its own small reserved memory. */
+	if (!kho_enabled || is_kdump_kernel())
 		return;
 
 	if (kho_in_pending) {
