@@ -42,6 +42,15 @@
  */
 #define KHO_MAX_SCRATCH		4
 
+/*
+ * fdbox kernels up to tag fdbox-format1-last put struct kho_setup under
+ * setup_data type 10, which upstream Linux also gave to its own handover
+ * (SETUP_KEXEC_KHO, a 32-byte payload). An entry of that type is taken for
+ * ours only when its length is sizeof(struct kho_setup) and its magic
+ * KHO_SETUP_MAGIC: so a host can still be updated from such a kernel.
+ */
+#define KHO_SETUP_TYPE_OLD	10
+
 /* A range of physical memory the next kernel may use before it knows what is preserved. */
 struct kho_scratch_range {
 	__le64 start;

@@ -157,13 +157,20 @@ static bool __init kho_ram_range(phys_addr_t start, phys_addr_t size)
 	       memblock_is_region_memory(start, size);
 }
 
-/*
- * Upstream Linux's own handover (SETUP_KEXEC_KHO) has this type and another
- * layout. A kexec from such a kernel carries nothing into this one: say so.
- */
-#define SETUP_KEXEC_HANDOVER_UPSTREAM	10
+static void __init kho_read_setup(u64 pa, struct kho_setup *out)
+{
+	void *p = early_memremap(pa + sizeof(struct setup_data), sizeof(*out));
 
-/* The KHO entry of the boot protocol's setup_data list, if any. */
+	memcpy(out, p, sizeof(*out));
+	early_memunmap(p, sizeof(*out));
+}
+
+/*
+ * The KHO entry of the boot protocol's setup_data list, if any. Type 10 is
+ * upstream Linux's own handover (another layout: a kexec from such a kernel
+ * carries nothing into this one, say so) unless it is an older fdbox
+ * kernel's entry, told apart by its length and magic.
+ */
 static bool __init kho_find_setup(struct kho_setup *out)
 {
 	u64 pa = boot_params.hdr.setup_data;
@@ -175,20 +182,25 @@ static bool __init kho_find_setup(struct kho_setup *out)
 		u32 type = sd->type, len = sd->len;
 
 		early_memunmap(sd, sizeof(*sd));
-		if (type == SETUP_KEXEC_HANDOVER_UPSTREAM)
+		if (type == KHO_SETUP_TYPE_OLD) {
+			if (len == sizeof(*out)) {
+				kho_read_setup(pa, out);
+				if (le32_to_cpu(out->magic) == KHO_SETUP_MAGIC) {
+					pr_info("handover from an older fdbox kernel (setup_data type %u)\n",
+						type);
+					return true;
+				}
+			}
 			pr_warn("setup_data type %u is another kernel's handover format: ignored, nothing carried from it\n",
 				type);
+		}
 		if (type == SETUP_KEXEC_HANDOVER) {
-			void *p;
-
 			if (len != sizeof(*out)) {
 				pr_err("handover refused: setup_data of %u bytes, expected %zu\n",
 				       len, sizeof(*out));
 				return false;
 			}
-			p = early_memremap(pa + sizeof(*sd), len);
-			memcpy(out, p, len);
-			early_memunmap(p, len);
+			kho_read_setup(pa, out);
 			return true;
 		}
 		pa = next;
