@@ -119,7 +119,14 @@ early_param("kho", kho_param);
 
 static int __init kho_scratch_size_param(char *p)
 {
+	if (!p)
+		return -EINVAL;
 	kho_scratch_param = memparse(p, NULL);
+	if (kho_scratch_param && kho_scratch_param < KHO_MIN_SCRATCH) {
+		pr_warn("kho_scratch=%s below the minimum: %lu MiB\n", p,
+			(unsigned long)(KHO_MIN_SCRATCH >> 20));
+		kho_scratch_param = KHO_MIN_SCRATCH;
+	}
 	return 0;
 }
 early_param("kho_scratch", kho_scratch_size_param);
@@ -369,25 +376,28 @@ static phys_addr_t __init kho_alloc_scratch(phys_addr_t size, int nid)
 /*
  * One scratch range per node, sized in proportion to the node's memory:
  * the next kernel allocates each node's memory map and KASAN shadow there.
+ * Nodes past the first KHO_MAX_SCRATCH get none; what a node cannot give
+ * is taken from any node. Scratch short of the size asked for would leave
+ * the next kernel's early boot without memory: then KHO is off.
  * Called once the nodes are known, before memory goes to the page allocator.
  */
 static void __init kho_reserve_scratch(void)
 {
 	phys_addr_t total = kho_scratch_param ?: kho_default_scratch_size();
-	phys_addr_t ram = memblock_phys_mem_size();
-	unsigned int i;
+	phys_addr_t ram = 0, got = 0, size, addr;
+	unsigned int i, n = 0;
 	int nid;
 
-	for_each_node_state(nid, N_MEMORY) {
-		phys_addr_t size = ALIGN(mul_u64_u64_div_u64(total, kho_node_mem_size(nid), ram),
-					 SZ_2M);
-		phys_addr_t addr;
+	for_each_node_state(nid, N_MEMORY)
+		if (n++ < KHO_MAX_SCRATCH)
+			ram += kho_node_mem_size(nid);
+	if (n > KHO_MAX_SCRATCH)
+		pr_info("scratch on the first %d of %u nodes only\n", KHO_MAX_SCRATCH, n);
 
-		if (kho_nr_scratch == KHO_MAX_SCRATCH) {
-			pr_warn("no scratch on node %d and later: more than %d nodes\n",
-				nid, KHO_MAX_SCRATCH);
+	for_each_node_state(nid, N_MEMORY) {
+		if (kho_nr_scratch == KHO_MAX_SCRATCH || !ram)
 			break;
-		}
+		size = ALIGN(mul_u64_u64_div_u64(total, kho_node_mem_size(nid), ram), SZ_2M);
 		if (!size)
 			continue;
 		addr = kho_alloc_scratch(size, nid);
@@ -397,14 +407,27 @@ static void __init kho_reserve_scratch(void)
 		}
 		kho_scratch[kho_nr_scratch].start = addr;
 		kho_scratch[kho_nr_scratch++].size = size;
+		got += size;
 	}
-	if (!kho_nr_scratch) {
-		pr_err("cannot reserve %pa of scratch: KHO disabled\n", &total);
+	if (got < total && kho_nr_scratch < KHO_MAX_SCRATCH) {
+		size = ALIGN(total - got, SZ_2M);
+		addr = kho_alloc_scratch(size, NUMA_NO_NODE);
+		if (addr) {
+			kho_scratch[kho_nr_scratch].start = addr;
+			kho_scratch[kho_nr_scratch++].size = size;
+			got += size;
+		}
+	}
+	if (got < total || got < KHO_MIN_SCRATCH) {
+		pr_err("cannot reserve %pa of scratch (got %pa): KHO disabled\n",
+		       &total, &got);
 		kho_enabled = false;
 	}
 	/* Found; kho_memblock_release() reserves them after kho_plan_lend(). */
 	for (i = 0; i < kho_nr_scratch; i++)
 		memblock_phys_free(kho_scratch[i].start, kho_scratch[i].size);
+	if (!kho_enabled)
+		kho_nr_scratch = 0;
 }
 
 /**
@@ -462,6 +485,23 @@ void __init kho_memblock_setup(void)
 		kho_test_reserve_early();
 }
 
+/* Grow a noted reservation that [@s, @e) overlaps or touches. */
+static bool __init_memblock kho_keep_merge(phys_addr_t s, phys_addr_t e)
+{
+	unsigned int i;
+
+	for (i = 0; i < kho_nr_keep; i++) {
+		phys_addr_t ks = kho_keep[i].start, ke = ks + kho_keep[i].size;
+
+		if (s > ke || e < ks)
+			continue;
+		kho_keep[i].start = min(s, ks);
+		kho_keep[i].size = max(e, ke) - kho_keep[i].start;
+		return true;
+	}
+	return false;
+}
+
 /**
  * kho_memblock_reserved - note a reservation made inside held memory
  * @base: start of the range memblock_reserve() was given
@@ -482,9 +522,10 @@ void __init_memblock kho_memblock_reserved(phys_addr_t base, phys_addr_t size)
 		phys_addr_t s = max(base, kho_hold[i].start);
 		phys_addr_t e = min(base + size, kho_hold[i].start + kho_hold[i].size);
 
-		if (s >= e)
+		if (s >= e || kho_keep_merge(s, e))
 			continue;
 		if (kho_nr_keep == KHO_MAX_KEEP) {
+			/* The whole held range stays: the handover may be refused. */
 			__set_bit(i, kho_hold_kept);
 			continue;
 		}

@@ -31,6 +31,7 @@
 
 #include <linux/cma.h>
 #include <linux/init.h>
+#include <linux/kstrtox.h>
 #include <linux/memblock.h>
 #include <linux/mm.h>
 #include <linux/pageblock-flags.h>
@@ -47,8 +48,14 @@ unsigned long kho_lent_pages;
 
 static int __init kho_lend_param(char *p)
 {
-	if (p && !strcmp(p, "off"))
-		kho_lend_enabled = false;
+	bool on;
+
+	if (!p || kstrtobool(p, &on)) {
+		pr_warn("kho_lend=%s not understood (on or off): scratch is lent\n",
+			p ?: "");
+		return 0;
+	}
+	kho_lend_enabled = on;
 	return 0;
 }
 early_param("kho_lend", kho_lend_param);

@@ -366,7 +366,7 @@ static int kho_kexec_build(struct kimage *image)
 		goto out;
 	}
 	if (kho_overlaps_scratch(virt_to_phys(fdt), size)) {
-		/* Cannot happen while scratch stays out of the page allocator. */
+		/* Cannot happen: scratch is lent to movable allocations only. */
 		pr_err("kexec refused: the handover landed in scratch\n");
 		kho_free_fdt(fdt, size);
 		err = -ENOMEM;

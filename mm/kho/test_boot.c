@@ -29,6 +29,8 @@ static phys_addr_t kho_test_reserve_at __initdata;
 
 static int __init kho_test_reserve_param(char *p)
 {
+	if (!p)
+		return -EINVAL;
 	kho_test_reserve_at = PAGE_ALIGN_DOWN(memparse(p, NULL));
 	return 0;
 }
@@ -39,6 +41,12 @@ void __init kho_test_reserve_early(void)
 {
 	if (!kho_test_reserve_at)
 		return;
+	if (!memblock_is_region_memory(kho_test_reserve_at, PAGE_SIZE) ||
+	    kho_overlaps_scratch(kho_test_reserve_at, PAGE_SIZE)) {
+		pr_err("kho_test_reserve=%pa ignored: not RAM outside scratch\n",
+		       &kho_test_reserve_at);
+		return;
+	}
 	memblock_reserve(kho_test_reserve_at, PAGE_SIZE);
 	pr_info("reserved [mem %pa] in early boot, as firmware would\n",
 		&kho_test_reserve_at);
