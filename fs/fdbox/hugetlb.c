@@ -98,10 +98,13 @@ static int hugetlb_hold_all(struct file *file, struct fdbox_folios *f)
 		}
 		folio_batch_release(&fbatch);
 		if (move) {
-			/* Moved, then looked up again; twice is a bug. */
-			err = moves++ > 1 ? -EBUSY : fdbox_folio_leave_scratch(file, move);
-			if (err == -EBUSY)
+			/* Still in scratch after two moves: give up. */
+			if (moves++ > 1) {
 				folio_put(move);
+				err = -EBUSY;
+			} else {
+				err = fdbox_folio_leave_scratch(file, move);
+			}
 			move = NULL;
 		}
 		cond_resched();

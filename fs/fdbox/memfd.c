@@ -95,8 +95,13 @@ static int memfd_hold_all(struct file *file, struct fdbox_memfd *m)
 		folio_unlock(folio);
 		next = folio->index + folio_nr_pages(folio);
 		if (kho_folio_in_scratch(folio) && !fdbox_folios_holds(&m->folios, folio)) {
-			/* Moved, then looked up again; twice is a bug. */
-			err = moves++ > 1 ? -EBUSY : fdbox_folio_leave_scratch(file, folio);
+			/* Still in scratch after two moves: give up. */
+			if (moves++ > 1) {
+				folio_put(folio);
+				err = -EBUSY;
+				break;
+			}
+			err = fdbox_folio_leave_scratch(file, folio);
 			if (err)
 				break;
 			continue;
