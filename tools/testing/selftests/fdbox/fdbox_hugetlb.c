@@ -379,6 +379,70 @@ TEST_F_TIMEOUT(roundtrip_1g_stage3, no_boot_pages_discarded, 600)
 	close(d);
 }
 
+/* ---- gigantic_after_update: hugepages=N after a live update ---- */
+
+#define GIANT_EDGE	(64UL << 10)	/* bytes written at each end */
+
+FDBOX_STAGE_FIXTURE(gigantic_after_update_stage1);
+FDBOX_STAGE_FIXTURE(gigantic_after_update_stage2);
+
+TEST_F_TIMEOUT(gigantic_after_update_stage1, deposit_the_page, 600)
+{
+	char *map;
+	int s, m;
+
+	EXPECT_POOL(GiB, 1, 1, 0, 0);
+	m = huge_memfd("giant", GiB, GiB);
+	ASSERT_LE(0, m);
+	map = mmap(NULL, GiB, PROT_READ | PROT_WRITE, MAP_SHARED, m, 0);
+	ASSERT_NE(MAP_FAILED, map);
+	fdbox_fill(map, 0, GIANT_EDGE, SEED);
+	fdbox_fill(map, GiB - GIANT_EDGE, GIANT_EDGE, SEED);
+	munmap(map, GiB);
+	EXPECT_POOL(GiB, 1, 0, 0, 0);
+	s = fdbox_session("giant");
+	ASSERT_LE(0, s);
+	ASSERT_EQ(0, fdbox_deposit(s, m, "ram"));
+	close(m);
+	ASSERT_GT(fdbox_hold_forever(), 0);
+	ASSERT_EQ(0, fdbox_next_load(""));
+}
+
+TEST_F_TIMEOUT(gigantic_after_update_stage2, new_page_besides_the_carried, 600)
+{
+	char line[1024], *map;
+	int d, m, m2;
+
+	EXPECT_FALSE(fdbox_kmsg_last("no boot-time pages", NULL, 0));
+	ASSERT_TRUE(fdbox_kmsg_last("allocated after a kexec with handover", line, sizeof(line)));
+	TH_LOG("%s", strstr(line, "HugeTLB") ? strstr(line, "HugeTLB") : line);
+	/* The command line's page, free; the carried one not retrieved yet. */
+	EXPECT_POOL(GiB, 1, 1, 0, 0);
+
+	d = fdbox_attach("giant");
+	ASSERT_LE(0, d);
+	m = fdbox_retrieve(d, "ram", 0);
+	ASSERT_LE(0, m);
+	EXPECT_POOL(GiB, 2, 1, 0, 0);
+	map = mmap(NULL, GiB, PROT_READ, MAP_SHARED, m, 0);
+	ASSERT_NE(MAP_FAILED, map);
+	EXPECT_EQ(-1, fdbox_check(map, 0, GIANT_EDGE, SEED));
+	EXPECT_EQ(-1, fdbox_check(map, GiB - GIANT_EDGE, GIANT_EDGE, SEED));
+	munmap(map, GiB);
+
+	/* A new guest gets the new page. */
+	m2 = huge_memfd("giant2", GiB, GiB);
+	ASSERT_LE(0, m2);
+	map = mmap(NULL, GiB, PROT_READ | PROT_WRITE, MAP_SHARED, m2, 0);
+	ASSERT_NE(MAP_FAILED, map);
+	map[0] = 1;
+	EXPECT_POOL(GiB, 2, 0, 0, 0);
+	munmap(map, GiB);
+	close(m2);
+	close(m);
+	close(d);
+}
+
 /* ---- accounting: the 2 MiB pool through a file's life ---- */
 
 #define AC_PAGES	4

@@ -75,6 +75,16 @@ static inline int fdbox_next_load(const char *extra_args)
 	return system(cmd);
 }
 
+static bool fdbox_fixture_exists(const char *fixture)
+{
+	struct __fixture_metadata *f;
+
+	for (f = __fixture_list; f; f = f->next)
+		if (!strcmp(f->name, fixture) && f->tests)
+			return true;
+	return false;
+}
+
 int main(int argc, char **argv)
 {
 	const char *stage = getenv("FDBOX_STAGE"), *name = NULL;
@@ -103,6 +113,12 @@ int main(int argc, char **argv)
 	else
 		snprintf(fixture, sizeof(fixture), "%s%sstage%s", name ?: "",
 			 name ? "_" : "", stage);
+	/* A case name with no such fixture would run nothing and pass. */
+	if (name && !fdbox_fixture_exists(fixture)) {
+		fprintf(stderr, "%s: no tests for --case %s at stage %d (fixture %s)\n",
+			argv[0], name, fdbox_stage, fixture);
+		return KSFT_FAIL;
+	}
 	/* Filters must come before other options for getopt(). */
 	memmove(&args[3], &args[1], (n - 1) * sizeof(*args));
 	args[1] = "-f";
