@@ -17,6 +17,10 @@
  *
  * The memfd and hugetlb handlers describe their files alike: name,
  * seals, mode and runs (fdbox_memfile_describe(), fdbox_memfile_parse()).
+ *
+ * Locking: a handler calls the outgoing functions with its file's inode
+ * lock held, so only one of them changes the held folios at a time; the
+ * xarray's own lock covers each store, and one batch of them.
  */
 
 #define pr_fmt(fmt) "fdbox: " fmt
@@ -62,6 +66,51 @@ int fdbox_folios_hold(struct fdbox_folios *f, struct folio *folio)
 	return 0;
 put:
 	folio_put(folio);
+	return err;
+}
+
+/*
+ * Hold and preserve @nr folios, none of them held yet, taking over the
+ * caller's references: one KHO lock and one xarray lock for the batch.
+ * On error none is held and every reference is put.
+ */
+int fdbox_folios_hold_batch(struct fdbox_folios *f, struct folio **folios,
+			    unsigned int nr)
+{
+	XA_STATE(xas, &f->held, 0);
+	unsigned int i, stored = 0;
+	int err = 0;
+
+	for (i = 0; i < nr; i++)
+		if (folios[i]->index > FDBOX_MEMFD_INDEX_MASK)
+			err = -EFBIG;
+	err = err ?: kho_preserve_folios(folios, nr);
+	if (err)
+		goto put;
+	do {
+		xas_lock(&xas);
+		for (; stored < nr; stored++) {
+			xas_set(&xas, folios[stored]->index);
+			xas_store(&xas, folios[stored]);
+			if (xas_error(&xas))
+				break;
+		}
+		xas_unlock(&xas);
+	} while (xas_nomem(&xas, GFP_KERNEL));
+	err = xas_error(&xas);
+	if (err) {
+		for (i = 0; i < stored; i++)
+			xa_erase(&f->held, folios[i]->index);
+		for (i = 0; i < nr; i++)
+			kho_unpreserve_folio(folios[i]);
+		goto put;
+	}
+	for (i = 0; i < nr; i++)
+		f->nr_pages += folio_nr_pages(folios[i]);
+	return 0;
+put:
+	for (i = 0; i < nr; i++)
+		folio_put(folios[i]);
 	return err;
 }
 
@@ -185,18 +234,33 @@ static bool runs_extend(struct runs_builder *r, unsigned long index,
 	return false;
 }
 
-/* Walk the held folios in file order, merging them into runs. */
+/*
+ * Walk the held folios in file order, merging them into runs. One walk of
+ * the xarray, not a lookup from its root per folio: the caller holds the
+ * inode lock, so nothing is added or removed meanwhile.
+ */
 static unsigned long runs_make(struct fdbox_folios *f)
 {
 	struct runs_builder r = { .f = f };
+	XA_STATE(xas, &f->held, 0);
 	struct folio *folio;
-	unsigned long index;
 
-	xa_for_each(&f->held, index, folio) {
-		unsigned int order = folio_order(folio);
-		u64 phys = PFN_PHYS(folio_pfn(folio));
+	rcu_read_lock();
+	xas_for_each(&xas, folio, ULONG_MAX) {
+		unsigned long index = xas.xa_index;
+		unsigned int order;
+		u64 phys;
 
-		cond_resched();
+		if (xas_retry(&xas, folio))
+			continue;
+		if (need_resched()) {
+			xas_pause(&xas);
+			rcu_read_unlock();
+			cond_resched();
+			rcu_read_lock();
+		}
+		order = folio_order(folio);
+		phys = PFN_PHYS(folio_pfn(folio));
 		if (runs_extend(&r, index, order, phys)) {
 			r.count++;
 			continue;
@@ -209,6 +273,7 @@ static unsigned long runs_make(struct fdbox_folios *f)
 		r.shift = 0;
 		r.count = 1;
 	}
+	rcu_read_unlock();
 	runs_emit(&r);
 	return r.nr;
 }

@@ -36,6 +36,8 @@ struct fdbox_folios {
 
 void fdbox_folios_init(struct fdbox_folios *f);
 int fdbox_folios_hold(struct fdbox_folios *f, struct folio *folio);
+int fdbox_folios_hold_batch(struct fdbox_folios *f, struct folio **folios,
+			    unsigned int nr);
 bool fdbox_folios_holds(struct fdbox_folios *f, struct folio *folio);
 int fdbox_folio_leave_scratch(struct file *file, struct folio *folio);
 void fdbox_folios_drop(struct fdbox_folios *f);

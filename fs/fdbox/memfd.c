@@ -6,13 +6,16 @@
 /**
  * DOC: memfd handler
  *
- * Deposit: the file's size is frozen (shmem_set_preserve()), every folio
- * up to the end of the file is looked up (swapped-out pages are brought
- * back, fallocated ones zeroed), referenced and preserved with
- * kho_preserve_folio(). The reference keeps each folio where it is: it
- * cannot be migrated, split, collapsed or reclaimed while it is held, and
- * the mapping is made unevictable besides. Holes are left alone, so a
- * sparse file stays sparse. Writes and stores through mappings go on.
+ * Deposit: the file's size is frozen (shmem_set_preserve()), the mapping
+ * is made unevictable, and the page cache is walked a batch of folios at
+ * a time (filemap_get_folios()): the folios ready as they are get
+ * referenced and preserved with one KHO lock per batch
+ * (kho_preserve_folios()); the others are looked up one by one, the slow
+ * way (swapped-out pages are brought back, fallocated ones zeroed, those
+ * in KHO scratch moved out). The reference keeps each folio where it is:
+ * it cannot be migrated, split, collapsed or reclaimed while it is held.
+ * Holes are left alone, so a sparse file stays sparse. Writes and stores
+ * through mappings go on.
  *
  * Freeze: no new folio may enter the file any more (SHMEM_PRESERVE_MAP);
  * the folios written into holes since the deposit are picked up, and the
@@ -39,6 +42,7 @@
 #include <linux/libfdt.h>
 #include <linux/mm.h>
 #include <linux/pagemap.h>
+#include <linux/pagevec.h>
 #include <linux/sched/signal.h>
 #include <linux/shmem_fs.h>
 #include <linux/slab.h>
@@ -60,63 +64,133 @@ static bool memfd_can_preserve(struct file *file)
 }
 
 /*
- * Hold every folio of the file not held yet, moving those in KHO scratch
- * out of it first. Caller holds the inode lock.
+ * Hold the folio at @index, the slow way: swap it in, zero it if it was
+ * fallocated, move it out of KHO scratch. @index is moved past it, or
+ * past the hole. Caller holds the inode lock.
+ */
+static int memfd_hold_one(struct file *file, struct fdbox_memfd *m, pgoff_t *index)
+{
+	unsigned int moves;
+
+	for (moves = 0; ; moves++) {
+		struct folio *folio;
+		int err;
+
+		err = shmem_get_folio(file_inode(file), *index, 0, &folio, SGP_NOALLOC);
+		if (err == -ENOENT) {	/* a hole again */
+			(*index)++;
+			return 0;
+		}
+		if (err)
+			return err;
+		folio_mark_dirty(folio);
+		folio_unlock(folio);
+		if (fdbox_folios_holds(&m->folios, folio)) {
+			*index = folio->index + folio_nr_pages(folio);
+			folio_put(folio);
+			return 0;
+		}
+		if (!kho_folio_in_scratch(folio)) {
+			*index = folio->index + folio_nr_pages(folio);
+			return fdbox_folios_hold(&m->folios, folio);
+		}
+		/* Still in scratch after two moves: give up. */
+		if (moves == 2) {
+			folio_put(folio);
+			return -EBUSY;
+		}
+		err = fdbox_folio_leave_scratch(file, folio);
+		if (err)
+			return err;
+	}
+}
+
+/*
+ * Hold the folios filemap_get_folios() found: those ready as they are in
+ * one batch, the others one by one. Takes over the batch's references.
+ */
+static int memfd_hold_found(struct file *file, struct fdbox_memfd *m,
+			    struct folio_batch *fbatch)
+{
+	struct folio *ready[PAGEVEC_SIZE];
+	unsigned int i, nr = 0;
+	int err = 0;
+
+	for (i = 0; i < folio_batch_count(fbatch); i++) {
+		struct folio *folio = fbatch->folios[i];
+		bool held = fdbox_folios_holds(&m->folios, folio);
+		pgoff_t index = folio->index;
+
+		if (!err && !held && folio_test_uptodate(folio) &&
+		    !folio_test_swapcache(folio) && folio->mapping == file->f_mapping &&
+		    !kho_folio_in_scratch(folio)) {
+			folio_mark_dirty(folio);
+			ready[nr++] = folio;
+			continue;
+		}
+		folio_put(folio);
+		if (!err && !held)
+			err = memfd_hold_one(file, m, &index);
+	}
+	if (err) {
+		while (nr--)
+			folio_put(ready[nr]);
+		return err;
+	}
+	return nr ? fdbox_folios_hold_batch(&m->folios, ready, nr) : 0;
+}
+
+/*
+ * Hold every folio of the file not held yet, a batch at a time. The
+ * batches skip swapped-out pages: if the file has any, every index is
+ * looked at again, the slow way. Caller holds the inode lock.
  */
 static int memfd_hold_all(struct file *file, struct fdbox_memfd *m)
 {
 	struct inode *inode = file_inode(file);
 	pgoff_t end = DIV_ROUND_UP(i_size_read(inode), PAGE_SIZE);
-	unsigned int moves = 0;
+	struct folio_batch fbatch;
 	pgoff_t index = 0;
 	int err = 0;
 
-	while (index < end) {
-		struct folio *folio;
-		pgoff_t next;
-
+	folio_batch_init(&fbatch);
+	while (!err && index < end &&
+	       filemap_get_folios(inode->i_mapping, &index, end - 1, &fbatch)) {
+		err = memfd_hold_found(file, m, &fbatch);
+		folio_batch_reinit(&fbatch);
 		/* A killed depositor should not finish a GiB it will undo. */
-		if (fatal_signal_pending(current)) {
+		if (!err && fatal_signal_pending(current))
 			err = -EINTR;
+		cond_resched();
+	}
+	if (err || !READ_ONCE(SHMEM_I(inode)->swapped))
+		return err;
+
+	index = 0;
+	while (!err && index < end) {
+		void *entry;
+
+		if (fatal_signal_pending(current))
+			return -EINTR;
+		entry = xa_find(&inode->i_mapping->i_pages, &index, end - 1, XA_PRESENT);
+		if (!entry)
 			break;
-		}
-		if (!xa_find(&inode->i_mapping->i_pages, &index, end - 1, XA_PRESENT))
-			break;
-		/* Swaps in, and zeroes a fallocated folio; never allocates. */
-		err = shmem_get_folio(inode, index, 0, &folio, SGP_NOALLOC);
-		if (err == -ENOENT) {	/* a hole again */
-			err = 0;
-			index++;
-			continue;
-		}
-		if (err)
-			break;
-		folio_mark_dirty(folio);
-		folio_unlock(folio);
-		next = folio->index + folio_nr_pages(folio);
-		if (kho_folio_in_scratch(folio) && !fdbox_folios_holds(&m->folios, folio)) {
-			/* Still in scratch after two moves: give up. */
-			if (moves++ > 1) {
-				folio_put(folio);
-				err = -EBUSY;
-				break;
-			}
-			err = fdbox_folio_leave_scratch(file, folio);
-			if (err)
-				break;
-			continue;
-		}
-		moves = 0;
-		if (fdbox_folios_holds(&m->folios, folio))
-			folio_put(folio);
+		/* Compared only: a folio we hold cannot go away. */
+		if (!xa_is_value(entry) && fdbox_folios_holds(&m->folios, entry))
+			index += folio_nr_pages(entry);
 		else
-			err = fdbox_folios_hold(&m->folios, folio);
-		if (err)
-			break;
-		index = next;
+			err = memfd_hold_one(file, m, &index);
 		cond_resched();
 	}
 	return err;
+}
+
+static void memfd_restore_evictable(struct inode *inode, struct fdbox_memfd *m)
+{
+	if (!m->was_unevictable) {
+		mapping_clear_unevictable(inode->i_mapping);
+		shmem_unlock_mapping(inode->i_mapping);
+	}
 }
 
 static int memfd_preserve(struct fdbox_item *item)
@@ -133,13 +207,14 @@ static int memfd_preserve(struct fdbox_item *item)
 
 	inode_lock(inode);
 	shmem_set_preserve(inode, SHMEM_PRESERVE_SIZE);
+	/* First, so that reclaim does not swap out what the walk passed. */
+	m->was_unevictable = mapping_unevictable(inode->i_mapping);
+	mapping_set_unevictable(inode->i_mapping);
 	err = memfd_hold_all(file, m);
 	if (err) {
 		fdbox_folios_drop(&m->folios);
+		memfd_restore_evictable(inode, m);
 		shmem_set_preserve(inode, 0);
-	} else {
-		m->was_unevictable = mapping_unevictable(inode->i_mapping);
-		mapping_set_unevictable(inode->i_mapping);
 	}
 	inode_unlock(inode);
 
@@ -160,10 +235,7 @@ static void memfd_unpreserve(struct fdbox_item *item)
 	inode_lock(inode);
 	fdbox_folios_drop(&m->folios);
 	shmem_set_preserve(inode, 0);
-	if (!m->was_unevictable) {
-		mapping_clear_unevictable(inode->i_mapping);
-		shmem_unlock_mapping(inode->i_mapping);
-	}
+	memfd_restore_evictable(inode, m);
 	inode_unlock(inode);
 	kfree(m);
 }
@@ -183,7 +255,8 @@ static int memfd_freeze(struct fdbox_item *item)
 	 * pages than those, there is nothing new to look for.
 	 */
 	err = 0;
-	if (READ_ONCE(inode->i_mapping->nrpages) != m->folios.nr_pages)
+	if (READ_ONCE(inode->i_mapping->nrpages) != m->folios.nr_pages ||
+	    READ_ONCE(SHMEM_I(inode)->swapped))
 		err = memfd_hold_all(file, m);
 	if (!err)
 		err = fdbox_folios_describe(&m->folios);

@@ -31,6 +31,7 @@ bool kho_is_enabled(void);
 /* Outgoing: what the next kernel gets. */
 bool kho_folio_in_scratch(struct folio *folio);
 int kho_preserve_folio(struct folio *folio);
+int kho_preserve_folios(struct folio **folios, unsigned int nr);
 void kho_unpreserve_folio(struct folio *folio);
 int kho_preserve_phys(phys_addr_t phys, size_t size);
 void kho_unpreserve_phys(phys_addr_t phys, size_t size);
@@ -71,6 +72,11 @@ int kho_kexec_prepare(struct kimage *image);
 static inline bool kho_is_enabled(void) { return false; }
 static inline bool kho_folio_in_scratch(struct folio *folio) { return false; }
 static inline int kho_preserve_folio(struct folio *folio) { return -EOPNOTSUPP; }
+static inline int kho_preserve_folios(struct folio **folios, unsigned int nr)
+{
+	return -EOPNOTSUPP;
+}
+
 static inline void kho_unpreserve_folio(struct folio *folio) { }
 static inline int kho_preserve_phys(phys_addr_t phys, size_t size) { return -EOPNOTSUPP; }
 static inline void kho_unpreserve_phys(phys_addr_t phys, size_t size) { }

@@ -209,6 +209,42 @@ int kho_preserve_folio(struct folio *folio)
 EXPORT_SYMBOL_GPL(kho_preserve_folio);
 
 /**
+ * kho_preserve_folios - hand a batch of folios over to the next kernel
+ * @folios: the folios, as for kho_preserve_folio()
+ * @nr: how many
+ *
+ * One lock for the whole batch: a subsystem walking a large file
+ * preserves its folios a batch at a time.
+ *
+ * Return: as kho_preserve_folio(); on error none of them stays preserved.
+ */
+int kho_preserve_folios(struct folio **folios, unsigned int nr)
+{
+	unsigned int i;
+	int err = 0;
+
+	if (!kho_enabled)
+		return -ENODEV;
+	mutex_lock(&kho_out_lock);
+	if (kho_out_frozen) {
+		mutex_unlock(&kho_out_lock);
+		return -EBUSY;
+	}
+	for (i = 0; i < nr; i++) {
+		err = __kho_preserve(folio_pfn(folios[i]), folio_order(folios[i]));
+		if (err)
+			break;
+	}
+	if (err) {
+		while (i--)
+			__kho_unpreserve(folio_pfn(folios[i]), folio_order(folios[i]));
+	}
+	mutex_unlock(&kho_out_lock);
+	return err;
+}
+EXPORT_SYMBOL_GPL(kho_preserve_folios);
+
+/**
  * kho_unpreserve_folio - undo kho_preserve_folio()
  * @folio: a folio preserved with kho_preserve_folio()
  */

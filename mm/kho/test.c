@@ -25,6 +25,11 @@
  *	handover's size; cancel undoes it)
  * ``contig PAGES ORDER``
  *	preserve PAGES pages as folios of ORDER (cancel undoes it)
+ * ``batch``
+ *	check kho_preserve_folios(): a batch holding a folio twice fails
+ *	with -EEXIST and leaves none of its folios preserved; the same batch
+ *	without the repeat preserves all (then undone). Fails with -EPROTO,
+ *	after a log line, if not
  * ``leak``
  *	allocate 128 bytes and lose the pointer: a real leak, so that the
  *	test VM runner can show that a kmemleak report fails a run
@@ -308,6 +313,58 @@ static int kho_test_leak(void)
 	return 0;
 }
 
+/* Is @folio preserved? Preserving it again says so; that is undone. */
+static bool kho_test_is_preserved(struct folio *folio)
+{
+	int err = kho_preserve_folio(folio);
+
+	if (!err)
+		kho_unpreserve_folio(folio);
+	return err == -EEXIST;
+}
+
+static int kho_test_batch(void)
+{
+	struct folio *f[4] = { };
+	int i, err = 0;
+
+	for (i = 0; i < 3; i++) {
+		f[i] = folio_alloc(GFP_KERNEL, i);
+		if (!f[i]) {
+			err = -ENOMEM;
+			goto out;
+		}
+	}
+	f[3] = f[1];
+	if (kho_preserve_folios(f, 4) != -EEXIST) {
+		pr_err("batch: a folio twice in a batch was not refused\n");
+		err = -EPROTO;
+	}
+	for (i = 0; !err && i < 3; i++) {
+		if (kho_test_is_preserved(f[i])) {
+			pr_err("batch: folio %d stayed preserved after the batch failed\n", i);
+			err = -EPROTO;
+		}
+	}
+	if (!err) {
+		err = kho_preserve_folios(f, 3);
+		for (i = 0; !err && i < 3; i++) {
+			if (!kho_test_is_preserved(f[i])) {
+				pr_err("batch: folio %d was not preserved\n", i);
+				err = -EPROTO;
+			}
+		}
+		for (i = 0; i < 3; i++)
+			if (kho_test_is_preserved(f[i]))
+				kho_unpreserve_folio(f[i]);
+	}
+out:
+	for (i = 0; i < 3; i++)
+		if (f[i])
+			folio_put(f[i]);
+	return err;
+}
+
 static ssize_t kho_test_ctl_write(struct file *file, const char __user *ubuf,
 				  size_t count, loff_t *ppos)
 {
@@ -335,6 +392,8 @@ static ssize_t kho_test_ctl_write(struct file *file, const char __user *ubuf,
 		err = kho_test_verify();
 	else if (sysfs_streq(buf, "release"))
 		err = kho_test_release();
+	else if (sysfs_streq(buf, "batch"))
+		err = kho_test_batch();
 	else if (sysfs_streq(buf, "leak"))
 		err = kho_test_leak();
 	else

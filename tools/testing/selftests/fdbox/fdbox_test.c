@@ -9,7 +9,8 @@
  * roundtrip       64 MiB memfd; same bytes, same physical pages after
  * large           1 GiB memfd, THP off then on: handover cost; the THP
  *                 one crosses the kexec with its huge folios
- * sparse          holes stay holes: allocated blocks and data map equal
+ * sparse          holes stay holes: allocated blocks and data map equal;
+ *                 fallocated pages arrive as zeros
  * seals           seals kept and enforced
  * name            memfd names kept
  * write_after_deposit  writes after the deposit, into pages and holes,
@@ -752,6 +753,8 @@ TEST_F(sparse_stage1, deposit_sparse)
 	ASSERT_EQ(0, set_shmem_thp("never"));
 	m = fdbox_memfd("sparse", MFD_CLOEXEC, SPARSE_SIZE, &map);
 	ASSERT_LE(0, m);
+	/* Allocated, never written: the deposit takes them the slow way. */
+	ASSERT_EQ(0, fallocate(m, 0, 100 * MiB, MiB));
 	sparse_write(map);
 	ASSERT_EQ(0, fstat(m, &st));
 	s = fdbox_session("sparse");

@@ -73,6 +73,14 @@ static int preserve(int n)
 FDBOX_STAGE_FIXTURE(roundtrip_stage1);
 FDBOX_STAGE_FIXTURE(roundtrip_stage2);
 
+/* kho_preserve_folios(): a batch with a folio twice preserves none of it. */
+TEST_F(roundtrip_stage1, batch_all_or_none)
+{
+	ASSERT_EQ(0, ctl("batch"))
+		TH_LOG("the batch test failed: see dmesg for kho-test's reason");
+	ASSERT_EQ(0, fdbox_stat(KHO "/out/stats", "preserved_folios"));
+}
+
 TEST_F(roundtrip_stage1, preserve_mixed_orders)
 {
 	ASSERT_EQ(0, preserve(NR_FOLIOS));
