@@ -42,6 +42,7 @@ void kho_buf_unpreserve(struct kho_buf_ref *ref);
 int kho_register_freeze_notifier(struct notifier_block *nb);
 int kho_unregister_freeze_notifier(struct notifier_block *nb);
 bool kho_image_carries_handover(const struct kimage *image);
+bool kho_image_skips_digest(const struct kimage *image);
 
 /* Incoming: what the previous kernel handed over. */
 bool kho_handover_present(void);
@@ -88,6 +89,7 @@ static inline void kho_buf_unpreserve(struct kho_buf_ref *ref) { }
 static inline int kho_register_freeze_notifier(struct notifier_block *nb) { return 0; }
 static inline int kho_unregister_freeze_notifier(struct notifier_block *nb) { return 0; }
 static inline bool kho_image_carries_handover(const struct kimage *image) { return false; }
+static inline bool kho_image_skips_digest(const struct kimage *image) { return false; }
 static inline bool kho_handover_present(void) { return false; }
 static inline int kho_find_subtree(const char *name, const void **fdt) { return -ENOENT; }
 static inline struct folio *kho_restore_folio(phys_addr_t phys) { return NULL; }

@@ -91,6 +91,26 @@ bool kho_image_carries_handover(const struct kimage *image)
 }
 EXPORT_SYMBOL_GPL(kho_image_carries_handover);
 
+/**
+ * kho_image_skips_digest - may purgatory skip checking this image?
+ * @image: an image being loaded with kexec_file_load
+ *
+ * Purgatory hashes every loaded segment before it jumps, about 0.4 s for
+ * a usual kernel and initramfs, all of it inside a live update's blackout.
+ * The check is for a crash kernel, whose image waits for months under a
+ * kernel that may be failing. An image that carries a handover is loaded
+ * for a planned kexec of a healthy kernel; its segments land in scratch,
+ * where no device kept running can write: such devices only reach memory
+ * pinned long-term, which moves out of scratch (lend.c). And on a
+ * mismatch purgatory only spins: it turns a damaged image into a hang.
+ *
+ * Return: true when KHO is on and @image can carry a handover.
+ */
+bool kho_image_skips_digest(const struct kimage *image)
+{
+	return kho_enabled && kho_nr_scratch && kho_image_carries_handover(image);
+}
+
 /* The FDT of the last kho_kexec_prepare(), if the kexec did not happen. */
 static void *kho_out_fdt;
 static size_t kho_out_fdt_size;
