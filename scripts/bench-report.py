@@ -66,6 +66,33 @@ def parse(path, offset=0, rename=None):
     return steps
 
 
+# A running VM's blackout (vmm modes), by the host's TSC, which the guest's
+# own clock follows: from the guest's last step before the kexec to its
+# first after it, in phases that add up to it.
+VM_PHASES = [
+    ("bo_kexec_s", "guest_last_tsc", "kernel_tsc"),
+    ("bo_boot_s", "kernel_tsc", "user_tsc"),
+    ("bo_vmm_start_s", "user_tsc", "vmm_main_tsc"),
+    ("bo_retrieve_s", "vmm_main_tsc", "vmm_retrieved_tsc"),
+    ("bo_rebuild_s", "vmm_retrieved_tsc", "vmm_rebuilt_tsc"),
+    ("bo_resume_s", "vmm_rebuilt_tsc", "guest_entry_tsc"),
+]
+
+
+def derive_vm(s):
+    """The phases of a vmm step's blackout, in seconds."""
+    hz = float(s["tsc_hz"])
+    # The new kernel's clocks start early in its boot: that instant on the TSC.
+    s["kernel_tsc"] = int(s["user_tsc"]) - float(s["user_boottime_s"]) * hz
+    for name, a, b in VM_PHASES:
+        s[name] = (float(s[b]) - float(s[a])) / hz
+    s["vm_blackout_s"] = (int(s["guest_entry_tsc"]) - int(s["guest_last_tsc"])) / hz
+    # How long the guest ran on after the reboot call: the stop is late.
+    s["ran_on_s"] = (int(s["guest_last_tsc"]) - int(s["kexec_tsc"])) / hz
+    s["touch_after_s"] = int(s["touch_after_ticks"]) / hz
+    s["touch_before_s"] = int(s["touch_before_ticks"]) / hz
+
+
 def derive(s):
     """kexec_s from the TSC: reboot call to the bench's start after it."""
     try:
@@ -85,6 +112,8 @@ def derive(s):
         s["carry_s"] = s["total_s"] - s["kexec_s"]
     if "memfd_metadata_bytes" in s:
         s["metadata_bytes"] = int(s["memfd_metadata_bytes"]) + int(s["kho_map_bytes"])
+    if "guest_entry_tsc" in s and "user_boottime_s" in s:
+        derive_vm(s)
 
 
 def main():
@@ -105,7 +134,9 @@ def main():
                "uptime_s", "kho_boot_index_s", "kho_boot_keep_s",
                "device_deposit_s", "device_retrieve_s",
                "memfd_metadata_bytes",
-               "kho_map_bytes", "kho_fdt_bytes", "metadata_bytes"]
+               "kho_map_bytes", "kho_fdt_bytes", "metadata_bytes",
+               "vm_blackout_s", "ran_on_s", "touch_before_s", "touch_after_s"] + \
+        [name for name, _, _ in VM_PHASES]
     with open(os.path.join(out, "results.csv"), "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["step", "mode", "mib", "rep", "metric", "value"])
@@ -163,7 +194,8 @@ def main():
     ran = {s["mode"] for s in done.values()}
     carried = tuple(m for m in ("fdbox", "fdbox-thp", "fdbox-hugetlb", "fdbox-vfio")
                     if m in ran)
-    modes = carried + (("luo", "luo-thp") if has_peer else ()) + ("copy",)
+    modes = carried + (("luo", "luo-thp") if has_peer else ()) + \
+        (("copy",) if "copy" in ran else ())
     for mib in sizes:
         copy_total = med("copy", mib, "total_s")
         for mode in modes:
@@ -214,6 +246,44 @@ def main():
                       f"| {ratio(med('fdbox-vfio', mib, 'kexec_s'), med('fdbox', mib, 'kexec_s'))} "
                       f"| {fmt(med('fdbox-vfio', mib, 'device_deposit_s'))} "
                       f"| {fmt(med('fdbox-vfio', mib, 'device_retrieve_s'))} |")
+    vm_modes = [m for m in ("vmm", "vmm-thp", "vmm-hugetlb") if m in ran]
+    if vm_modes:
+        pages = {"vmm": "4 KiB", "vmm-thp": "THP", "vmm-hugetlb": "hugetlb 2 MiB"}
+        guests = sorted({s.get("guest", "?") for s in done.values() if s["mode"] in vm_modes})
+        md += ["", "## Blackout of a running VM", "",
+               "The sample VMM (samples/fdbox/fdbox-vmm, a "
+               f"{' and '.join(guests)} guest) with its RAM in a memfd. "
+               "Deposit and finalize run while the guest runs. The blackout is "
+               "the guest's own clock (its TSC, carried into the rebuilt VM) "
+               "from its last step before the kexec to its first after it, "
+               "split in phases that add up to it: the kexec until the new "
+               "kernel's clocks start (the old kernel's shutdown, purgatory, "
+               "decompression, early boot), the new kernel's boot to "
+               "userspace (of which KHO's own work), the VMM's start, retrieve, "
+               "the VM's rebuild and its resume. Target: at most 1.10x the "
+               f"floor kexec ({fmt(floor)} s). Touch: the guest's first write "
+               "to every page of its RAM after the update, against the same "
+               "touch before it. Medians.", "",
+               "| MiB | pages | deposit | finalize | blackout | / floor | kexec "
+               "| boot | of it KHO | VMM start | retrieve | VM rebuild | resume "
+               "| ran on after reboot | touch after / before |",
+               "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+               "| ---: | ---: | ---: | ---: | ---: |"]
+        for mib in sizes:
+            for mode in vm_modes:
+                g = lambda m: med(mode, mib, m)
+                if g("vm_blackout_s") is None:
+                    continue
+                kho = [g("kho_boot_index_s"), g("kho_boot_keep_s")]
+                md.append(f"| {mib} | {pages[mode]} | {fmt(g('deposit_s'))} "
+                          f"| {fmt(g('finalize_s'))} | {fmt(g('vm_blackout_s'))} "
+                          f"| {ratio(g('vm_blackout_s'), floor)} | {fmt(g('bo_kexec_s'))} "
+                          f"| {fmt(g('bo_boot_s'))} "
+                          f"| {fmt(None if None in kho else sum(kho))} "
+                          f"| {fmt(g('bo_vmm_start_s'))} | {fmt(g('bo_retrieve_s'))} "
+                          f"| {fmt(g('bo_rebuild_s'))} | {fmt(g('bo_resume_s'))} "
+                          f"| {fmt(g('ran_on_s'))} "
+                          f"| {ratio(g('touch_after_s'), g('touch_before_s'))} |")
     md += ["", "## Where the kexec goes", "",
            "The kexec to userspace, split at the new kernel's start: the old "
            "kernel's shutdown, purgatory and decompression (kexec - uptime), "
@@ -294,10 +364,31 @@ plot '{out}/plot.dat' u 1:6 w lp lw 2 t 'fdbox, 4 KiB pages', \\
      '' u 1:7 w lp lw 2 t 'fdbox, THP'{huge_meta}, \\
      65536 w l dt 2 t 'target, 4 KiB pages: 64 KiB', 1024 w l dt 3 t 'target, THP: 1 KiB'
 """
+    if vm_modes:
+        with open(os.path.join(out, "blackout.dat"), "w") as f:
+            f.write("# mib floor vmm vmm-thp vmm-hugetlb\n")
+            for mib in sizes:
+                row = [floor] + [med(m, mib, "vm_blackout_s") for m in
+                                 ("vmm", "vmm-thp", "vmm-hugetlb")]
+                f.write(f"{mib} " + " ".join("NaN" if v is None else f"{v}" for v in row)
+                        + "\n")
+        gp += f"""
+set output '{out}/blackout.png'
+set title 'Blackout of a running VM, by its own clock, median'
+set xlabel 'guest RAM (MiB)'
+set ylabel 'seconds'
+unset logscale y
+set yrange [0:*]
+plot '{out}/blackout.dat' u 1:3 w lp lw 2 t 'fdbox, 4 KiB pages', \\
+     '' u 1:4 w lp lw 2 t 'fdbox, THP', \\
+     '' u 1:5 w lp lw 2 t 'fdbox, hugetlb 2 MiB pages', \\
+     '' u 1:2 w l dt 2 t 'floor: kexec, nothing carried', \\
+     '' u 1:($2 * 1.1) w l dt 3 t 'target: 1.10x the floor'
+"""
     subprocess.run(["gnuplot"], input=gp, text=True, check=True)
     print("\n".join(md))
     print(f"\nbench: {len(done)} steps; build/bench/{{results.csv,summary.csv,table.md,"
-          "time.png,metadata.png}}")
+          "time.png,metadata.png,blackout.png}}")
 
 
 def profile():

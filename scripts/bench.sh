@@ -4,7 +4,8 @@
 # step per kexec, and write the tables and plots under build/bench/.
 #
 # Environment: SIZES (MiB, default "64 128 256 512 1024 2048"), REPS
-# (default 3), MEM (VM memory, default 6G), PEER (empty, or "luo": the
+# (default 3), MEM (VM memory, default 6G), MODES (the plan's modes, see
+# fdbox_bench.c; default all of ours), PEER (empty, or "luo": the
 # same steps through upstream Linux 7.3's LUO, on its own kernel),
 # PROFILE=1 (instead: profile the phases of 1 GiB steps with ftrace's
 # function profiler, into build/bench/profile/profile.md).
@@ -16,6 +17,7 @@ sizes=${SIZES:-64 128 256 512 1024 2048}
 reps=${REPS:-3}
 mem=${MEM:-6G}
 peer=${PEER:-}
+modes=${MODES:-fdbox fdbox-thp fdbox-hugetlb fdbox-vfio copy vmm vmm-thp vmm-hugetlb}
 
 case "$peer" in
 ""|luo) ;;
@@ -61,7 +63,8 @@ write_plan() {
 }
 
 plan=$out/plan
-write_plan "$plan" fdbox fdbox-thp fdbox-hugetlb fdbox-vfio copy
+# shellcheck disable=SC2086 # one word per mode
+write_plan "$plan" $modes
 steps=$(grep -vc '^#' "$plan")
 max=$(echo "$sizes" | tr ' ' '\n' | sort -n | tail -1)
 

@@ -53,4 +53,5 @@ echo "  CC      build/peer/luo_bench"
 # The 7.3 headers for LUO; ours after them, for what fdbox_lib.h includes.
 gcc -O2 -Wall -Werror -static -isystem "$peer/headers/include" \
 	-isystem "$top/build/headers/include" -o "$peer/luo_bench" \
-	"$selftests/fdbox_bench.c" "$selftests/bench_luo.c" "$selftests/bench_profile.c" -luring
+	"$selftests/fdbox_bench.c" "$selftests/bench_luo.c" "$selftests/bench_profile.c" \
+	"$selftests/bench_vmm.c" -luring

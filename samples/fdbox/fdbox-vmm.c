@@ -12,9 +12,9 @@
  * RAM by label, checks it, and resumes the guest.
  *
  *   fdbox-vmm [--size MIB] [--session NAME] [--label LABEL] [--guest G]
- *             [--hugetlb[=2M|1G]] [--vfio]
+ *             [--hugetlb[=2M|1G]] [--vfio] [--touch]
  *   fdbox-vmm --restore [--session NAME] [--label LABEL] [--run SECONDS]
- *             [--guest G] [--vfio]
+ *             [--guest G] [--vfio] [--touch] [--blackout]
  *
  * G is kvm, thread or auto (the default: kvm if /dev/kvm opens).
  * --hugetlb backs guest RAM with huge pages (2 MiB by default) from the
@@ -28,6 +28,14 @@
  * over, and checks every copy. The device is deposited too, depending on
  * the RAM, and after the kexec it is retrieved as it is, not reset: the
  * last copy before the kexec must be in RAM, and new ones must work.
+ *
+ * The guest stamps its clock (the TSC) at every step; a KVM guest's clock
+ * goes on across the update (the VMM carries its TSC offset). --touch
+ * makes the guest touch every page of its RAM once when it starts. With
+ * --blackout, the restore resumes the guest without checking the RAM
+ * first (it is checked when the guest stops) and prints a line
+ * "blackout: ..." of host TSC stamps, from the guest's last step before
+ * the kexec to its first after it (make bench's vmm modes).
  *
  * Start prints "ready" once the RAM is deposited, then runs until killed
  * (or the kexec); SIGUSR1 finalizes the session ahead of the kexec.
@@ -90,6 +98,17 @@ struct ram_header {
 	uint64_t dma_done;	/* copies checked; the last is in its target */
 	uint64_t dma_failed;	/* the copy that went wrong, or 0 */
 	uint64_t dma_phys[DMA_PAGES];	/* as the device sees them */
+	/*
+	 * The guest's clock, its TSC: stamped at entry, after it touched
+	 * every page once (when touch is set), and after every step. A KVM
+	 * guest's TSC is the host's plus tsc_offset, which the VMM carries
+	 * into the rebuilt VM, so the guest's clock runs on across the update.
+	 */
+	uint64_t touch;
+	uint64_t tsc_offset;
+	uint64_t tsc_entry;
+	uint64_t tsc_touched;
+	uint64_t tsc_last;
 };
 
 struct vm {
@@ -99,6 +118,10 @@ struct vm {
 	uint64_t *words;
 	atomic_bool stop;
 	bool use_kvm;
+	bool restored;		/* the guest's clock goes on from its header */
+	bool touch;		/* --touch */
+	bool blackout;		/* --blackout */
+	uint64_t tsc_rebuilt;	/* the VM was ready to run */
 	pthread_t thread;
 	/* KVM only */
 	int vm_fd, vcpu_fd;
@@ -137,6 +160,32 @@ static __always_inline uint64_t term(uint64_t i, uint64_t w)
 /* Make the compiler emit stores in program order; x86 keeps that order. */
 #define ORDERED() atomic_signal_fence(memory_order_seq_cst)
 
+static __always_inline uint64_t guest_rdtsc(void)
+{
+	uint32_t lo, hi;
+
+	asm volatile("rdtsc" : "=a"(lo), "=d"(hi));
+	return (uint64_t)hi << 32 | lo;
+}
+
+/*
+ * The guest's first moments: stamp its clock, and touch every page of
+ * its RAM once (a write of what is there) if asked to, as a guest that
+ * uses all its memory would. Neither changes the checksum.
+ */
+static __always_inline void guest_enter(struct ram_header *h, uint64_t *words)
+{
+	volatile uint64_t *w = words;
+	uint64_t i;
+
+	h->tsc_entry = guest_rdtsc();
+	if (!h->touch)
+		return;
+	for (i = 0; i < h->words; i += PAGE / 8)
+		w[i] = w[i];
+	h->tsc_touched = guest_rdtsc();
+}
+
 /* One step of the guest: change one word, journaled. */
 static __always_inline void guest_step(struct ram_header *h, uint64_t *words)
 {
@@ -157,6 +206,7 @@ static __always_inline void guest_step(struct ram_header *h, uint64_t *words)
 	h->steps = s + 1;
 	ORDERED();
 	h->pending = NO_PENDING;
+	h->tsc_last = guest_rdtsc();
 }
 
 /*
@@ -168,6 +218,7 @@ static __always_inline void guest_step(struct ram_header *h, uint64_t *words)
 __attribute__((section("guest_code"), used, noinline, no_stack_protector))
 static void guest_main(struct ram_header *h, uint64_t *words)
 {
+	guest_enter(h, words);
 	for (;;)
 		guest_step(h, words);
 }
@@ -179,9 +230,23 @@ static void *guest_thread(void *arg)
 {
 	struct vm *vm = arg;
 
+	guest_enter(vm->hdr, vm->words);
 	while (!atomic_load(&vm->stop))
 		guest_step(vm->hdr, vm->words);
 	return NULL;
+}
+
+/* Is page 0 a header for RAM of this size? 0 if it is. */
+static int check_header(struct vm *vm)
+{
+	struct ram_header *h = vm->hdr;
+
+	if (h->magic != RAM_MAGIC || h->dma_pages > DMA_PAGES ||
+	    h->words != (vm->size - (1 + h->dma_pages) * PAGE) / 8) {
+		fprintf(stderr, "fdbox-vmm: guest RAM has no valid header\n");
+		return -1;
+	}
+	return 0;
 }
 
 /* Check every word of RAM against the checksum; 0 if it holds. */
@@ -190,11 +255,8 @@ static int verify(struct vm *vm, uint64_t *steps)
 	struct ram_header *h = vm->hdr;
 	uint64_t i, sum = 0, want = h->sum;
 
-	if (h->magic != RAM_MAGIC || h->dma_pages > DMA_PAGES ||
-	    h->words != (vm->size - (1 + h->dma_pages) * PAGE) / 8) {
-		fprintf(stderr, "fdbox-vmm: guest RAM has no valid header\n");
+	if (check_header(vm))
 		return -1;
-	}
 	for (i = 0; i < h->words; i++)
 		sum += term(i, vm->words[i]);
 	/* Stopped mid-write: what the sum must be, old word or new. */
@@ -409,6 +471,25 @@ static void start_thread(pthread_t *t, void *(*fn)(void *), void *arg)
 	}
 }
 
+/*
+ * The KVM guest's TSC is the host's plus an offset KVM picks at vCPU
+ * creation. A new guest records it; a restored one gets its old one back.
+ */
+static int kvm_carry_tsc(struct vm *vm)
+{
+	struct kvm_device_attr attr = {
+		.group = KVM_VCPU_TSC_CTRL, .attr = KVM_VCPU_TSC_OFFSET,
+		.addr = (uintptr_t)&vm->hdr->tsc_offset,
+	};
+
+	if (ioctl(vm->vcpu_fd, vm->restored ? KVM_SET_DEVICE_ATTR : KVM_GET_DEVICE_ATTR,
+		  &attr) < 0) {
+		perror("fdbox-vmm: KVM_VCPU_TSC_OFFSET");
+		return -1;
+	}
+	return 0;
+}
+
 /* Start the guest: KVM if asked for (or, in auto mode, if available). */
 static void guest_start(struct vm *vm, const char *mode)
 {
@@ -424,11 +505,14 @@ static void guest_start(struct vm *vm, const char *mode)
 	vm->use_kvm = kvm >= 0;
 	if (vm->use_kvm) {
 		if (ioctl(kvm, KVM_GET_API_VERSION, 0) != KVM_API_VERSION ||
-		    kvm_create(vm, kvm))
+		    kvm_create(vm, kvm) || kvm_carry_tsc(vm))
 			exit(1);
 		close(kvm);
 		signal(SIGUSR2, on_kick);
+	} else {
+		vm->hdr->tsc_offset = 0;	/* a thread reads the host's TSC */
 	}
+	vm->tsc_rebuilt = guest_rdtsc();
 	atomic_store(&vm->stop, false);
 	start_thread(&vm->thread, vm->use_kvm ? vcpu_thread : guest_thread, vm);
 }
@@ -843,6 +927,48 @@ static int vfio_deposit(struct vm *vm, int s, const char *ram)
 	return 0;
 }
 
+/* The host's TSC when this program started. */
+static uint64_t main_tsc;
+
+/* Wait until the guest ran: its entry stamp, and its touch if asked. */
+static int wait_guest(struct vm *vm)
+{
+	volatile struct ram_header *h = vm->hdr;
+	double t0 = now();
+
+	while (!h->tsc_entry || (vm->touch && !h->tsc_touched)) {
+		if (now() - t0 > 600) {
+			fprintf(stderr, "fdbox-vmm: the guest did not run within 600 s\n");
+			return -1;
+		}
+		usleep(1000);
+	}
+	return 0;
+}
+
+/*
+ * --blackout: when the guest ran again, all on the host's TSC: its last
+ * stamp before the kexec, this program's start, the RAM retrieved, the
+ * VM rebuilt, the guest's first stamp, and its touch of all its RAM
+ * (against the touch before the update, in TSC ticks).
+ */
+static int blackout_report(struct vm *vm, uint64_t last, uint64_t retrieved,
+			   uint64_t touch_before)
+{
+	struct ram_header *h = vm->hdr;
+
+	if (wait_guest(vm))
+		return -1;
+	printf("blackout: last %llu main %llu retrieved %llu rebuilt %llu entry %llu touched %llu touch_before %llu\n",
+	       (unsigned long long)last, (unsigned long long)main_tsc,
+	       (unsigned long long)retrieved, (unsigned long long)vm->tsc_rebuilt,
+	       (unsigned long long)(h->tsc_entry - h->tsc_offset),
+	       (unsigned long long)(vm->touch ? h->tsc_touched - h->tsc_offset : 0),
+	       (unsigned long long)touch_before);
+	fflush(stdout);
+	return 0;
+}
+
 static int start(struct vm *vm, const char *session, const char *label,
 		 const char *mode, unsigned int memfd_flags)
 {
@@ -863,6 +989,7 @@ static int start(struct vm *vm, const char *session, const char *label,
 	vm->hdr->dma_pages = vm->vfio ? DMA_PAGES : 0;
 	vm->hdr->words = (vm->size - (1 + vm->hdr->dma_pages) * PAGE) / 8;
 	vm->hdr->pending = NO_PENDING;
+	vm->hdr->touch = vm->touch;
 	for (i = 0; i < vm->hdr->words; i++) {
 		vm->words[i] = mix(i);
 		vm->hdr->sum += term(i, vm->words[i]);
@@ -871,6 +998,9 @@ static int start(struct vm *vm, const char *session, const char *label,
 	if (vm->vfio)
 		memset(vm->dma, 0, DMA_PAGES * PAGE);
 	guest_start(vm, mode);
+	/* A guest at work on all its RAM, as the update will find it. */
+	if (vm->touch && wait_guest(vm))
+		return 1;
 
 	/* 2. A session named after this VM; the RAM goes in, the guest runs on. */
 	s = open("/dev/kho/serialize", O_RDWR | O_CLOEXEC);
@@ -937,6 +1067,7 @@ static int restore(struct vm *vm, const char *session, const char *label,
 	struct fdbox_attach att = { .size = sizeof(att) };
 	struct fdbox_retrieve ret = { .size = sizeof(ret) };
 	uint64_t before, after, dma_before = 0;
+	uint64_t last, touch_before, retrieved;
 	struct stat st;
 	double t0, t1, t2;
 	int d;
@@ -977,11 +1108,23 @@ static int restore(struct vm *vm, const char *session, const char *label,
 	vm->size = st.st_size;
 	map_ram(vm, ret.fd);
 	t1 = now();
+	retrieved = guest_rdtsc();
 
-	/* 2. The guest's state, byte for byte, as the kexec left it. */
-	if (verify(vm, &before))
+	/*
+	 * 2. The guest's state, byte for byte, as the kexec left it. With
+	 * --blackout the guest resumes at once, as a VMM's would: the RAM
+	 * is checked when it stops again, against the checksum it carried.
+	 */
+	if (vm->blackout) {
+		if (check_header(vm))
+			return 1;
+		before = vm->hdr->steps;
+		t2 = t1;
+	} else if (verify(vm, &before)) {
 		return 1;
-	t2 = now();
+	} else {
+		t2 = now();
+	}
 	printf("restored %zu MiB: retrieve %.3f s, verify %.3f s, guest at step %llu\n",
 	       vm->size >> 20, t1 - t0, t2 - t1, (unsigned long long)before);
 	if (vm->vfio) {
@@ -991,10 +1134,18 @@ static int restore(struct vm *vm, const char *session, const char *label,
 	}
 
 	/* 3. Resume the guest and the device's work, then check both again. */
+	last = vm->hdr->tsc_last - vm->hdr->tsc_offset;
+	touch_before = vm->hdr->touch ? vm->hdr->tsc_touched - vm->hdr->tsc_entry : 0;
 	recover(vm);
+	vm->hdr->touch = vm->touch;
+	vm->hdr->tsc_entry = 0;
+	vm->hdr->tsc_touched = 0;
+	vm->restored = true;
 	guest_start(vm, mode);
 	if (vm->vfio)
 		dma_start(vm);
+	if (vm->blackout && blackout_report(vm, last, retrieved, touch_before))
+		return 1;
 	sleep(run);
 	if (vm->vfio && dma_stop(vm))
 		return 1;
@@ -1035,6 +1186,8 @@ int main(int argc, char **argv)
 		{ "guest",	required_argument,	NULL, 'g' },
 		{ "hugetlb",	optional_argument,	NULL, 'h' },
 		{ "vfio",	no_argument,		NULL, 'v' },
+		{ "touch",	no_argument,		NULL, 'T' },
+		{ "blackout",	no_argument,		NULL, 'b' },
 		{ 0 }
 	};
 	unsigned int memfd_flags = 0;
@@ -1043,6 +1196,7 @@ int main(int argc, char **argv)
 	int opt, run = 2;
 	bool do_restore = false;
 
+	main_tsc = guest_rdtsc();
 	the_vm.size = 512UL << 20;
 	while ((opt = getopt_long(argc, argv, "", options, NULL)) >= 0) {
 		switch (opt) {
@@ -1067,6 +1221,12 @@ int main(int argc, char **argv)
 		case 'v':
 			the_vm.vfio = true;
 			break;
+		case 'T':
+			the_vm.touch = true;
+			break;
+		case 'b':
+			the_vm.blackout = true;
+			break;
 		case 'h':
 			if (!optarg || !strcmp(optarg, "2M")) {
 				memfd_flags = MFD_HUGETLB | MFD_HUGE_2MB;
@@ -1082,9 +1242,9 @@ int main(int argc, char **argv)
 		default:
 			fprintf(stderr,
 				"usage: %s [--size MIB] [--session NAME] [--label LABEL] [--guest G]\n"
-				"          [--hugetlb[=2M|1G]] [--vfio]\n"
+				"          [--hugetlb[=2M|1G]] [--vfio] [--touch]\n"
 				"       %s --restore [--session NAME] [--label LABEL] [--run SECONDS] [--guest G]\n"
-				"          [--vfio]\n"
+				"          [--vfio] [--touch] [--blackout]\n"
 				"G is kvm, thread or auto (kvm if /dev/kvm opens)\n",
 				argv[0], argv[0]);
 			return 2;

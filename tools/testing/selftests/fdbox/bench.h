@@ -11,7 +11,7 @@
 
 struct step {
 	int nr;
-	char mode[16];		/* floor, copy, or CARRIER[-thp] */
+	char mode[16];		/* floor, copy, vmm[-*], or CARRIER[-*] */
 	unsigned long mib;
 	int rep;
 	bool profile;		/* profile the phases instead of timing them */
@@ -26,6 +26,11 @@ extern const bool carrier_keeps_devices;
 void carrier_out(const struct step *s, int memfd);
 /* After it: the memfd back (an fd), timed as "retrieve". */
 int carrier_in(const struct step *s);
+
+/* The vmm modes: a running VM, timed by its own clock (bench_vmm.c). */
+bool is_vmm(const struct step *s);
+void vmm_start_step(const struct step *s);
+void vmm_finish_step(const struct step *s);
 
 void report(const struct step *s, const char *key, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

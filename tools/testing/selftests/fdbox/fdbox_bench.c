@@ -21,6 +21,8 @@
  *   copy       the copy-based live update: the memfd written to a file
  *              on the virtio disk with O_DIRECT (io_uring, registered
  *              buffers, several requests in flight), read back after
+ *   vmm[-thp|-hugetlb]  a running VM (samples/fdbox/fdbox-vmm) with MIB
+ *              of guest RAM: its blackout, by its own clock (bench_vmm.c)
  * With "profile", the step's phases run under ftrace's function profiler
  * (bench_profile.c) and are not timed.
  *
@@ -70,7 +72,16 @@
 #define REG_CHUNK	(256 * MiB)	/* one registered buffer */
 
 static uint64_t tsc0;
-static double mono0;
+static double mono0, boot0;
+
+/* Seconds since this kernel's clocks started. */
+static double boottime(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
 
 double now(void)
 {
@@ -246,6 +257,12 @@ static void start_step(const struct step *s)
 
 	if (!strcmp(s->mode, "floor"))
 		return;
+	if (is_vmm(s)) {
+		set_thp(is_thp(s));
+		set_hugetlb_pool(is_hugetlb(s) ? size / (2 * MiB) : 0);
+		vmm_start_step(s);
+		return;
+	}
 	if (strcmp(s->mode, "copy") && !is_carried(s)) {
 		fprintf(stderr, "fdbox_bench: %s cannot run mode %s\n", carrier_name, s->mode);
 		exit(1);
@@ -294,6 +311,12 @@ static void finish_step(const struct step *s)
 
 	if (!strcmp(s->mode, "floor"))
 		return;
+	/* As before the kexec: THP mappings need THP on for shmem. */
+	set_thp(is_thp(s));
+	if (is_vmm(s)) {
+		vmm_finish_step(s);
+		return;
+	}
 	if (s->profile)
 		profile_start();
 	t = now();
@@ -398,6 +421,7 @@ static int do_stage(const char *plan, int stage)
 
 	if (have_prev) {
 		report(&prev, "user_tsc", "%llu", (unsigned long long)tsc0);
+		report(&prev, "user_boottime_s", "%.6f", boot0);
 		report(&prev, "uptime_s", "%.3f", uptime());
 		report_kho_boot(&prev);
 		finish_step(&prev);
@@ -451,6 +475,7 @@ int main(int argc, char **argv)
 
 	tsc0 = __rdtsc();
 	mono0 = now();
+	boot0 = boottime();
 	while ((opt = getopt_long(argc, argv, "", options, NULL)) >= 0) {
 		switch (opt) {
 		case 'p':
