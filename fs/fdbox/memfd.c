@@ -10,9 +10,10 @@
  * is made unevictable, and the page cache is walked a batch of folios at
  * a time (filemap_get_folios()): the folios ready as they are get
  * referenced and preserved with one KHO lock per batch
- * (kho_preserve_folios()); the others are looked up one by one, the slow
- * way (swapped-out pages are brought back, fallocated ones zeroed, those
- * in KHO scratch moved out). The reference keeps each folio where it is:
+ * (kho_preserve_folios()); the others, and a batch KHO refuses because a
+ * folio of it is in KHO scratch, are looked up one by one, the slow way
+ * (swapped-out pages are brought back, fallocated ones zeroed, those in
+ * scratch moved out). The reference keeps each folio where it is:
  * it cannot be migrated, split, collapsed or reclaimed while it is held.
  * Holes are left alone, so a sparse file stays sparse. Writes and stores
  * through mappings go on.
@@ -106,25 +107,30 @@ static int memfd_hold_one(struct file *file, struct fdbox_memfd *m, pgoff_t *ind
 }
 
 /*
- * Hold the folios filemap_get_folios() found: those ready as they are in
- * one batch, the others one by one. Takes over the batch's references.
+ * Hold the folios filemap_get_folios() found: those that look ready in
+ * one batch, the others one by one. KHO refuses a batch with a folio in
+ * scratch (rare: most are not): then each goes the slow way, which moves
+ * it out. With @fresh nothing below the walk is held yet, so no folio is
+ * looked up among the held. Takes over the batch's references.
  */
 static int memfd_hold_found(struct file *file, struct fdbox_memfd *m,
-			    struct folio_batch *fbatch)
+			    struct folio_batch *fbatch, bool fresh)
 {
 	struct folio *ready[PAGEVEC_SIZE];
+	pgoff_t ready_index[PAGEVEC_SIZE];
 	unsigned int i, nr = 0;
 	int err = 0;
 
 	for (i = 0; i < folio_batch_count(fbatch); i++) {
 		struct folio *folio = fbatch->folios[i];
-		bool held = fdbox_folios_holds(&m->folios, folio);
+		bool held = !fresh && fdbox_folios_holds(&m->folios, folio);
 		pgoff_t index = folio->index;
 
 		if (!err && !held && folio_test_uptodate(folio) &&
-		    !folio_test_swapcache(folio) && folio->mapping == file->f_mapping &&
-		    !kho_folio_in_scratch(folio)) {
-			folio_mark_dirty(folio);
+		    !folio_test_swapcache(folio) && folio->mapping == file->f_mapping) {
+			if (!folio_test_dirty(folio))
+				folio_mark_dirty(folio);
+			ready_index[nr] = index;
 			ready[nr++] = folio;
 			continue;
 		}
@@ -137,7 +143,15 @@ static int memfd_hold_found(struct file *file, struct fdbox_memfd *m,
 			folio_put(ready[nr]);
 		return err;
 	}
-	return nr ? fdbox_folios_hold_batch(&m->folios, ready, nr) : 0;
+	if (!nr)
+		return 0;
+	err = fdbox_folios_hold_batch(&m->folios, ready, nr);
+	if (err != -EINVAL)
+		return err;
+	/* A folio in scratch: the batch is not held; each goes the slow way. */
+	for (i = 0, err = 0; !err && i < nr; i++)
+		err = memfd_hold_one(file, m, &ready_index[i]);
+	return err;
 }
 
 /*
@@ -149,6 +163,7 @@ static int memfd_hold_all(struct file *file, struct fdbox_memfd *m)
 {
 	struct inode *inode = file_inode(file);
 	pgoff_t end = DIV_ROUND_UP(i_size_read(inode), PAGE_SIZE);
+	bool fresh = !m->folios.nr_pages;
 	struct folio_batch fbatch;
 	pgoff_t index = 0;
 	int err = 0;
@@ -156,7 +171,7 @@ static int memfd_hold_all(struct file *file, struct fdbox_memfd *m)
 	folio_batch_init(&fbatch);
 	while (!err && index < end &&
 	       filemap_get_folios(inode->i_mapping, &index, end - 1, &fbatch)) {
-		err = memfd_hold_found(file, m, &fbatch);
+		err = memfd_hold_found(file, m, &fbatch, fresh);
 		folio_batch_reinit(&fbatch);
 		/* A killed depositor should not finish a GiB it will undo. */
 		if (!err && fatal_signal_pending(current))
