@@ -107,6 +107,20 @@ static int memfd_hold_one(struct file *file, struct fdbox_memfd *m, pgoff_t *ind
 }
 
 /*
+ * Hold what [@start, @end) of the file holds, the slow way: a folio moved
+ * out of scratch may have been split on the way.
+ */
+static int memfd_hold_range(struct file *file, struct fdbox_memfd *m,
+			    pgoff_t start, pgoff_t end)
+{
+	int err = 0;
+
+	while (!err && start < end)
+		err = memfd_hold_one(file, m, &start);
+	return err;
+}
+
+/*
  * Hold the folios filemap_get_folios() found: those that look ready in
  * one batch, the others one by one. KHO refuses a batch with a folio in
  * scratch (rare: most are not): then each goes the slow way, which moves
@@ -117,26 +131,27 @@ static int memfd_hold_found(struct file *file, struct fdbox_memfd *m,
 			    struct folio_batch *fbatch, bool fresh)
 {
 	struct folio *ready[PAGEVEC_SIZE];
-	pgoff_t ready_index[PAGEVEC_SIZE];
+	pgoff_t ready_start[PAGEVEC_SIZE], ready_end[PAGEVEC_SIZE];
 	unsigned int i, nr = 0;
 	int err = 0;
 
 	for (i = 0; i < folio_batch_count(fbatch); i++) {
 		struct folio *folio = fbatch->folios[i];
 		bool held = !fresh && fdbox_folios_holds(&m->folios, folio);
-		pgoff_t index = folio->index;
+		pgoff_t start = folio->index, end = start + folio_nr_pages(folio);
 
 		if (!err && !held && folio_test_uptodate(folio) &&
 		    !folio_test_swapcache(folio) && folio->mapping == file->f_mapping) {
 			if (!folio_test_dirty(folio))
 				folio_mark_dirty(folio);
-			ready_index[nr] = index;
+			ready_start[nr] = start;
+			ready_end[nr] = end;
 			ready[nr++] = folio;
 			continue;
 		}
 		folio_put(folio);
 		if (!err && !held)
-			err = memfd_hold_one(file, m, &index);
+			err = memfd_hold_range(file, m, start, end);
 	}
 	if (err) {
 		while (nr--)
@@ -146,11 +161,14 @@ static int memfd_hold_found(struct file *file, struct fdbox_memfd *m,
 	if (!nr)
 		return 0;
 	err = fdbox_folios_hold_batch(&m->folios, ready, nr);
-	if (err != -EINVAL)
+	/*
+	 * A folio in scratch, or one seen twice (collapsed into a THP since
+	 * the lookup): nothing of the batch is held; each goes the slow way.
+	 */
+	if (err != -EINVAL && err != -EEXIST)
 		return err;
-	/* A folio in scratch: the batch is not held; each goes the slow way. */
 	for (i = 0, err = 0; !err && i < nr; i++)
-		err = memfd_hold_one(file, m, &ready_index[i]);
+		err = memfd_hold_range(file, m, ready_start[i], ready_end[i]);
 	return err;
 }
 
@@ -190,9 +208,12 @@ static int memfd_hold_all(struct file *file, struct fdbox_memfd *m)
 		entry = xa_find(&inode->i_mapping->i_pages, &index, end - 1, XA_PRESENT);
 		if (!entry)
 			break;
-		/* Compared only: a folio we hold cannot go away. */
+		/*
+		 * No reference taken: if it is one we hold, it cannot go
+		 * away; if not, its fields are only compared.
+		 */
 		if (!xa_is_value(entry) && fdbox_folios_holds(&m->folios, entry))
-			index += folio_nr_pages(entry);
+			index = ((struct folio *)entry)->index + folio_nr_pages(entry);
 		else
 			err = memfd_hold_one(file, m, &index);
 		cond_resched();

@@ -216,7 +216,9 @@ EXPORT_SYMBOL_GPL(kho_preserve_folio);
  * One lock for the whole batch: a subsystem walking a large file
  * preserves its folios a batch at a time.
  *
- * Return: as kho_preserve_folio(); on error none of them stays preserved.
+ * Return: as kho_preserve_folio(), -EEXIST also for a folio twice in
+ * @folios, -EINVAL for one in scratch; on error none of them stays
+ * preserved.
  */
 int kho_preserve_folios(struct folio **folios, unsigned int nr)
 {

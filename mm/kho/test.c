@@ -346,22 +346,23 @@ static int kho_test_batch(void)
 			err = -EPROTO;
 		}
 	}
-	if (!err) {
+	if (!err)
 		err = kho_preserve_folios(f, 3);
-		for (i = 0; !err && i < 3; i++) {
-			if (!kho_test_is_preserved(f[i])) {
-				pr_err("batch: folio %d was not preserved\n", i);
-				err = -EPROTO;
-			}
+	for (i = 0; !err && i < 3; i++) {
+		if (!kho_test_is_preserved(f[i])) {
+			pr_err("batch: folio %d was not preserved\n", i);
+			err = -EPROTO;
 		}
-		for (i = 0; i < 3; i++)
-			if (kho_test_is_preserved(f[i]))
-				kho_unpreserve_folio(f[i]);
 	}
 out:
-	for (i = 0; i < 3; i++)
-		if (f[i])
-			folio_put(f[i]);
+	/* Whatever happened, nothing stays preserved over freed memory. */
+	for (i = 0; i < 3; i++) {
+		if (!f[i])
+			continue;
+		if (kho_test_is_preserved(f[i]))
+			kho_unpreserve_folio(f[i]);
+		folio_put(f[i]);
+	}
 	return err;
 }
 
