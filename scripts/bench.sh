@@ -90,7 +90,7 @@ SETTINGS
 echo "  BENCH   $steps steps ($reps repetitions), VM $mem, logs in build/bench/logs/"
 # fdbox-vfio steps carry QEMU's edu device, in no-IOMMU mode.
 "$top/tools/testing/selftests/fdbox/vm-run.sh" -f release -q -o "$out/logs" \
-	-m "$mem" -d "$disk" --stages $((steps + 1)) --timeout 5400 \
+	-m "$mem" -d "$disk" --stages $((steps + 1)) --timeout 10800 \
 	--device edu,dma_mask=0xffffffff --append vfio.enable_unsafe_noiommu_mode=1 \
 	-a "$plan:/etc/fdbox/bench-plan" \
 	--cmd 'fdbox_bench --plan /etc/fdbox/bench-plan --stage $FDBOX_STAGE'

@@ -95,14 +95,18 @@ EXPORT_SYMBOL_GPL(kho_image_carries_handover);
  * kho_image_skips_digest - may purgatory skip checking this image?
  * @image: an image being loaded with kexec_file_load
  *
- * Purgatory hashes every loaded segment before it jumps, about 0.4 s for
- * a usual kernel and initramfs, all of it inside a live update's blackout.
+ * While KHO is on, every image kexec_file_load loads for a plain kexec
+ * carries a handover (empty when nothing is preserved): the floor of a
+ * live update and the update itself are the same kexec. Purgatory hashes
+ * every loaded segment before it jumps, about 0.4 s for a usual kernel
+ * and initramfs, all of it time in which a live update's VMs stand still.
  * The check is for a crash kernel, whose image waits for months under a
- * kernel that may be failing. An image that carries a handover is loaded
- * for a planned kexec of a healthy kernel; its segments land in scratch,
- * where no device kept running can write: such devices only reach memory
- * pinned long-term, which moves out of scratch (lend.c). And on a
- * mismatch purgatory only spins: it turns a damaged image into a hang.
+ * kernel that may be failing. A planned kexec runs a healthy kernel: it
+ * keeps the segments in pages it allocated itself, and copies them to
+ * their place in scratch only once every device is shut down but those
+ * kept running, which reach only the memory their owners pinned and
+ * deposited. And on a mismatch purgatory only spins: it turns a damaged
+ * image into a hang.
  *
  * Return: true when KHO is on and @image can carry a handover.
  */

@@ -242,7 +242,8 @@ static int check_header(struct vm *vm)
 	struct ram_header *h = vm->hdr;
 
 	if (h->magic != RAM_MAGIC || h->dma_pages > DMA_PAGES ||
-	    h->words != (vm->size - (1 + h->dma_pages) * PAGE) / 8) {
+	    h->words != (vm->size - (1 + h->dma_pages) * PAGE) / 8 ||
+	    (h->pending != NO_PENDING && h->pending >= h->words)) {
 		fprintf(stderr, "fdbox-vmm: guest RAM has no valid header\n");
 		return -1;
 	}
@@ -474,6 +475,8 @@ static void start_thread(pthread_t *t, void *(*fn)(void *), void *arg)
 /*
  * The KVM guest's TSC is the host's plus an offset KVM picks at vCPU
  * creation. A new guest records it; a restored one gets its old one back.
+ * Without KVM_VCPU_TSC_OFFSET (before Linux 5.16) the guest's clock
+ * restarts: fine for the guest here, not for --blackout.
  */
 static int kvm_carry_tsc(struct vm *vm)
 {
@@ -482,6 +485,12 @@ static int kvm_carry_tsc(struct vm *vm)
 		.addr = (uintptr_t)&vm->hdr->tsc_offset,
 	};
 
+	if (ioctl(vm->vcpu_fd, KVM_HAS_DEVICE_ATTR, &attr) < 0) {
+		fprintf(stderr, "fdbox-vmm: KVM cannot carry the guest's TSC offset%s\n",
+			vm->blackout ? "" : ": its clock restarts");
+		vm->hdr->tsc_offset = 0;
+		return vm->blackout ? -1 : 0;
+	}
 	if (ioctl(vm->vcpu_fd, vm->restored ? KVM_SET_DEVICE_ATTR : KVM_GET_DEVICE_ATTR,
 		  &attr) < 0) {
 		perror("fdbox-vmm: KVM_VCPU_TSC_OFFSET");

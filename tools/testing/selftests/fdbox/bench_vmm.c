@@ -130,6 +130,9 @@ void vmm_start_step(const struct step *s)
 			break;
 		if (attempt)
 			exit(1);
+		/* Dead already, or hung: either way gone before the retry. */
+		kill(vmm, SIGKILL);
+		waitpid(vmm, NULL, 0);
 	}
 	report(s, "vmm_start_retries", "%d", attempt);
 	if (sscanf(strstr(line, "deposit ") ?: "", "deposit %lf", &deposit) != 1)
