@@ -1263,6 +1263,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "fdbox-vmm: --guest must be kvm, thread or auto\n");
 		return 2;
 	}
+	if (the_vm.blackout && !do_restore) {
+		fprintf(stderr, "fdbox-vmm: --blackout is for --restore\n");
+		return 2;
+	}
 	if (the_vm.size < 2 * PAGE) {
 		fprintf(stderr, "fdbox-vmm: --size must be at least 1 MiB\n");
 		return 2;
