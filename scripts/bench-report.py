@@ -131,7 +131,7 @@ def main():
 
     metrics = ["deposit_s", "finalize_s", "save_s", "kexec_s", "retrieve_s",
                "first_read_s", "verify_s", "total_s", "blackout_s", "carry_s",
-               "uptime_s", "kho_boot_index_s", "kho_boot_keep_s",
+               "uptime_s", "kho_boot_index_s", "kho_boot_keep_s", "kho_boot_runs",
                "device_deposit_s", "device_retrieve_s",
                "memfd_metadata_bytes",
                "kho_map_bytes", "kho_fdt_bytes", "metadata_bytes",

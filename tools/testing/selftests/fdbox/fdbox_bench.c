@@ -377,12 +377,13 @@ static double uptime(void)
 
 /*
  * What KHO says the handover cost this boot (our kernel only): validating
- * and indexing it, and keeping the preserved pages out of the allocator.
+ * and indexing it, and keeping the preserved pages out of the allocator,
+ * and how many runs of preserved memory it carried.
  */
 static void report_kho_boot(const struct step *s)
 {
 	int len = klogctl(10, NULL, 0);	/* SYSLOG_ACTION_SIZE_BUFFER */
-	unsigned long index_us, keep_us;
+	unsigned long index_us, keep_us, runs;
 	char *buf, *p;
 
 	if (len <= 0)
@@ -397,6 +398,10 @@ static void report_kho_boot(const struct step *s)
 		report(s, "kho_boot_index_s", "%.6f", index_us / 1e6);
 		report(s, "kho_boot_keep_s", "%.6f", keep_us / 1e6);
 	}
+	/* The work above should follow the runs, not the pages. */
+	p = len > 0 ? strstr(buf, "kho: handover received: ") : NULL;
+	if (p && sscanf(p, "kho: handover received: %lu runs", &runs) == 1)
+		report(s, "kho_boot_runs", "%lu", runs);
 	free(buf);
 }
 
