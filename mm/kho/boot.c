@@ -27,8 +27,10 @@
  *   page allocator, kho_memblock_release() reads and validates the
  *   handover FDT, builds the sorted index of preserved runs, and drops
  *   that reservation; kho_memblock_free_pages() then frees everything
- *   except the preserved pages, which stay PG_reserved until restored or
- *   released (restore.c). The scratch ranges are kept for the next kexec.
+ *   except the preserved pages, which it does not touch: they keep the
+ *   state memmap init gave them (refcount 1, no flags) until restored or
+ *   released (restore.c), so this costs per run, not per page. The
+ *   scratch ranges are kept for the next kexec.
  *
  * Anything wrong with the handover (magic, version, checksum, a range
  * outside RAM, in scratch or overlapping another) is reported in one line
@@ -880,11 +882,13 @@ bool __init kho_memblock_free_pages(struct page *page, unsigned long pfn,
 		const struct kho_run *r = &kho_in_runs[i];
 		unsigned long s = max(r->pfn, pfn);
 		unsigned long e = min(r->pfn + ((unsigned long)r->nr << r->order), end);
-		unsigned long p;
 
+		/*
+		 * The run's pages stay as memmap init left them (refcount 1,
+		 * outside every allocator): nothing per page, so the boot's
+		 * work follows the runs, not the memory carried.
+		 */
 		kho_free_range(cur, s);
-		for (p = s; p < e; p++)
-			__SetPageReserved(pfn_to_page(p));
 		/* memblock_free_all() counts the whole block as RAM. */
 		totalram_pages_add(-(long)(e - s));
 		cur = e;

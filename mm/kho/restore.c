@@ -6,8 +6,9 @@
 /**
  * DOC: Restoring and releasing
  *
- * After boot, preserved folios sit PG_reserved in the memory map, outside
- * the page allocator and outside the zones' managed pages. Their owner
+ * After boot, preserved folios sit in the memory map as memmap init left
+ * them (refcount 1, no flags), outside the page allocator and outside the
+ * zones' managed pages; early boot touches none of them one by one. Their owner
  * finds its description with kho_find_subtree() and then, folio by folio:
  *
  * - kho_restore_folio() turns the pages back into a folio of the preserved
@@ -81,7 +82,9 @@ static int kho_in_folio_order(unsigned long pfn, unsigned long *idx)
 	*idx = r->idx + ((pfn - r->pfn) >> r->order);
 	if (test_bit(*idx, kho_in_taken))
 		return -EBUSY;	/* restored or released already */
-	if (WARN_ON_ONCE(!PageReserved(pfn_to_page(pfn))))
+	/* Given to the page allocator after all: a KHO bug, keep off it. */
+	if (WARN_ON_ONCE(PageBuddy(pfn_to_page(pfn)) ||
+			 !page_ref_count(pfn_to_page(pfn))))
 		return -EBUSY;
 	return r->order;
 }
@@ -92,10 +95,8 @@ static void kho_in_revive(unsigned long pfn, unsigned int order, bool compound)
 	struct page *page = pfn_to_page(pfn);
 	unsigned long i, nr = 1UL << order;
 
-	for (i = 0; i < nr; i++) {
-		__ClearPageReserved(page + i);
+	for (i = 0; i < nr; i++)
 		set_page_count(page + i, compound && i ? 0 : 1);
-	}
 	if (compound && order)
 		prep_compound_page(page, order);
 	adjust_managed_page_count(page, nr);
