@@ -112,3 +112,4 @@ if [ "$peer" = luo ]; then
 		--cmd 'luo_bench --plan /etc/fdbox/bench-plan --stage $FDBOX_STAGE'
 fi
 python3 "$top/scripts/bench-report.py" "$out"
+python3 "$top/scripts/bench-scale.py" "$out"
