@@ -64,6 +64,7 @@ int kho_locate_mem_hole(struct kexec_buf *kbuf,
 			int (*func)(struct resource *, void *));
 bool kho_is_scratch_page(struct page *page);
 bool kho_scratch_only(void);
+bool kho_holds_range(unsigned long pfn, unsigned long nr);
 size_t kho_setup_data_size(struct kimage *image);
 void kho_fill_setup_data(struct kimage *image, void *data);
 int kho_kexec_prepare(struct kimage *image);
@@ -91,6 +92,7 @@ static inline int kho_unregister_freeze_notifier(struct notifier_block *nb) { re
 static inline bool kho_image_carries_handover(const struct kimage *image) { return false; }
 static inline bool kho_image_skips_digest(const struct kimage *image) { return false; }
 static inline bool kho_handover_present(void) { return false; }
+static inline bool kho_holds_range(unsigned long pfn, unsigned long nr) { return false; }
 static inline int kho_find_subtree(const char *name, const void **fdt) { return -ENOENT; }
 static inline struct folio *kho_restore_folio(phys_addr_t phys) { return NULL; }
 static inline int kho_restore_phys(phys_addr_t phys, size_t size) { return -ENOENT; }

@@ -28,7 +28,7 @@
  *   handover FDT, builds the sorted index of preserved runs, and drops
  *   that reservation; kho_memblock_free_pages() then frees everything
  *   except the preserved pages, which it does not touch: they keep the
- *   state memmap init gave them (refcount 1, no flags) until restored or
+ *   state memmap init gave them (refcount 1, no page flags) until restored or
  *   released (restore.c), so this costs per run, not per page. The
  *   scratch ranges are kept for the next kexec.
  *
@@ -838,6 +838,42 @@ const struct kho_run *kho_in_lookup(unsigned long pfn)
 	return NULL;
 }
 
+/**
+ * kho_holds_range - does KHO still hold memory in a pfn range?
+ * @pfn: first pfn of the range
+ * @nr: number of pages
+ *
+ * For the page allocator's searches of contiguous free memory
+ * (alloc_contig_pages()): a preserved page neither restored nor released
+ * yet is no allocator's and cannot be migrated, and nothing in its struct
+ * page says so. Cost per run in the range. Lockless, and may run under
+ * the zone lock: a restore racing with it only makes the answer stale,
+ * which the isolation that follows catches.
+ *
+ * Return: true if part of [@pfn, @pfn + @nr) is such memory.
+ */
+bool kho_holds_range(unsigned long pfn, unsigned long nr)
+{
+	unsigned long end = pfn + nr, i;
+
+	if (!kho_in_runs)
+		return false;
+	for (i = kho_in_first_after(pfn); i < kho_in_nr_runs; i++) {
+		const struct kho_run *r = &kho_in_runs[i];
+		unsigned long r_end = r->pfn + ((unsigned long)r->nr << r->order);
+		unsigned long first, last;
+
+		if (r->pfn >= end)
+			break;
+		/* The run's folios that overlap the range. */
+		first = r->idx + ((max(r->pfn, pfn) - r->pfn) >> r->order);
+		last = r->idx + ((min(r_end, end) - r->pfn - 1) >> r->order) + 1;
+		if (find_next_zero_bit(kho_in_taken, last, first) < last)
+			return true;
+	}
+	return false;
+}
+
 static void __init kho_free_range(unsigned long pfn, unsigned long end)
 {
 	while (pfn < end) {
@@ -858,7 +894,7 @@ static void __init kho_free_range(unsigned long pfn, unsigned long end)
  * @order: the block's order
  *
  * Return: true if KHO took care of the block (freed what is not preserved,
- * kept the rest PG_reserved), false to free it as usual.
+ * left the rest alone), false to free it as usual.
  */
 bool __init kho_memblock_free_pages(struct page *page, unsigned long pfn,
 				    unsigned int order)
@@ -885,8 +921,9 @@ bool __init kho_memblock_free_pages(struct page *page, unsigned long pfn,
 
 		/*
 		 * The run's pages stay as memmap init left them (refcount 1,
-		 * outside every allocator): nothing per page, so the boot's
-		 * work follows the runs, not the memory carried.
+		 * no page flags, outside every allocator; kho_holds_range()
+		 * tells pfn walkers): nothing per page, so the boot's work
+		 * follows the runs, not the memory carried.
 		 */
 		kho_free_range(cur, s);
 		/* memblock_free_all() counts the whole block as RAM. */

@@ -7,9 +7,10 @@
  * DOC: Restoring and releasing
  *
  * After boot, preserved folios sit in the memory map as memmap init left
- * them (refcount 1, no flags), outside the page allocator and outside the
- * zones' managed pages; early boot touches none of them one by one. Their owner
- * finds its description with kho_find_subtree() and then, folio by folio:
+ * them (refcount 1, no page flags), outside the page allocator and the
+ * zones' managed pages; early boot touches none of them one by one.
+ * Their owner finds its description with kho_find_subtree() and then,
+ * folio by folio:
  *
  * - kho_restore_folio() turns the pages back into a folio of the preserved
  *   order (compound for order > 0), refcount 1, counted as managed memory:
@@ -76,15 +77,16 @@ EXPORT_SYMBOL_GPL(kho_find_subtree);
 static int kho_in_folio_order(unsigned long pfn, unsigned long *idx)
 {
 	const struct kho_run *r = kho_in_lookup(pfn);
+	struct page *page;
 
 	if (!r || (pfn - r->pfn) & ((1UL << r->order) - 1))
 		return -ENOENT;
 	*idx = r->idx + ((pfn - r->pfn) >> r->order);
 	if (test_bit(*idx, kho_in_taken))
 		return -EBUSY;	/* restored or released already */
-	/* Given to the page allocator after all: a KHO bug, keep off it. */
-	if (WARN_ON_ONCE(PageBuddy(pfn_to_page(pfn)) ||
-			 !page_ref_count(pfn_to_page(pfn))))
+	/* Not as boot left it (freed, or reserved by someone): keep off it. */
+	page = pfn_to_page(pfn);
+	if (WARN_ON_ONCE(PageBuddy(page) || !page_ref_count(page) || PageReserved(page)))
 		return -EBUSY;
 	return r->order;
 }
@@ -95,8 +97,13 @@ static void kho_in_revive(unsigned long pfn, unsigned int order, bool compound)
 	struct page *page = pfn_to_page(pfn);
 	unsigned long i, nr = 1UL << order;
 
-	for (i = 0; i < nr; i++)
+	for (i = 0; i < nr; i++) {
+		/* Each page as memmap init left it, or something else had it. */
+		VM_WARN_ON_ONCE_PAGE(page_ref_count(page + i) != 1 ||
+				     (page[i].flags & PAGE_FLAGS_CHECK_AT_PREP) ||
+				     page[i].mapping || page_has_type(page + i), page + i);
 		set_page_count(page + i, compound && i ? 0 : 1);
+	}
 	if (compound && order)
 		prep_compound_page(page, order);
 	adjust_managed_page_count(page, nr);
