@@ -128,6 +128,12 @@ def main():
     bad = [n for n, s in done.items() if "kexec_s_invalid" in s]
     if bad:
         print(f"bench: warning: TSC went backwards across the kexec in steps {bad}")
+    # Updates that did not arrive intact (the vmm modes go on after one).
+    failed = sorted(n for n, s in done.items() if s.get("intact") == "0")
+    for n in failed:
+        print(f"bench: warning: step {n} ({done[n]['mode']}, {done[n]['mib']} MiB) failed")
+    for n in failed:
+        done[n] = {k: v for k, v in done[n].items() if k in ("mode", "mib", "rep", "kexec_s")}
 
     metrics = ["deposit_s", "finalize_s", "save_s", "kexec_s", "retrieve_s",
                "first_read_s", "verify_s", "total_s", "blackout_s", "carry_s",
@@ -181,7 +187,13 @@ def main():
            for l in settings]
     md += ["", f"Medians of {summary[('floor', 0, 'kexec_s')][3]} repetitions; "
            "min and max are in summary.csv. The floor is the same kexec with "
-           f"nothing preserved: **{fmt(floor)} s** kexec to userspace.", "",
+           f"nothing preserved: **{fmt(floor)} s** kexec to userspace.", ""]
+    if failed:
+        md += ["**Failed steps** (the update did not arrive intact; only their "
+               "kexec is in the medians): " +
+               ", ".join(f"step {n} ({done[n]['mode']}, {done[n]['mib']} MiB)"
+                         for n in failed) + ".", ""]
+    md += [
            "## Time (seconds)", "",
            "| MiB | mode | deposit | finalize | save | kexec | retrieve | first read "
            "| verify | whole update | blackout | kexec / floor | copy / this: whole "

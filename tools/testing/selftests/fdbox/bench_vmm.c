@@ -186,8 +186,12 @@ void vmm_finish_step(const struct step *s)
 	}
 	status = pclose(p);
 	report(s, "intact", "%d", ok && status == 0);
-	if (!ok || status) {
+	/*
+	 * A failed update is reported, not fatal: the nested KVM guest
+	 * under TCG has been seen to triple-fault, once in a few dozen
+	 * starts, and one such step must not end a run of hundreds. The
+	 * report lists the failed steps; they are in none of its medians.
+	 */
+	if (!ok || status)
 		fprintf(stderr, "fdbox_bench: step %d: fdbox-vmm --restore failed\n", s->nr);
-		exit(1);
-	}
 }
