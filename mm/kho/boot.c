@@ -54,9 +54,36 @@
 #include <linux/sizes.h>
 
 #include <asm/setup.h>
+#ifdef CONFIG_X86_TSC
+#include <asm/tsc.h>
+#endif
 
 #include "../internal.h"
 #include "internal.h"
+
+/*
+ * The handover's cost is timed before sched_clock() can be trusted: in a
+ * kexec'd kernel whose early TSC calibration failed it still counts
+ * jiffies, which do not advance yet. The TSC does, and its rate is known
+ * by the time the cost is reported.
+ */
+static u64 __init kho_boot_clock(void)
+{
+#ifdef CONFIG_X86_TSC
+	return rdtsc();
+#else
+	return local_clock();
+#endif
+}
+
+static u64 __init kho_boot_us(u64 t)
+{
+#ifdef CONFIG_X86_TSC
+	return tsc_khz ? div_u64(t * 1000, tsc_khz) : 0;
+#else
+	return div_u64(t, NSEC_PER_USEC);
+#endif
+}
 
 bool kho_enabled = true;
 struct kho_range kho_scratch[KHO_MAX_SCRATCH];
@@ -69,9 +96,9 @@ static unsigned long kho_in_nr_folios;
 const void *kho_in_fdt;
 size_t kho_in_fdt_size;
 static phys_addr_t kho_in_header_phys;
-/* Boot time spent on the handover, reported once the kernel is up. */
-static u64 kho_in_parse_ns __initdata;
-static u64 kho_in_free_ns __initdata;
+/* Boot time spent on the handover (kho_boot_clock()), reported later. */
+static u64 kho_in_parse_time __initdata;
+static u64 kho_in_free_time __initdata;
 
 /**
  * kho_is_enabled - can memory be preserved across kexec in this boot?
@@ -781,14 +808,14 @@ void __init kho_memblock_release(void)
 		return;
 
 	if (kho_in_pending) {
-		u64 start = local_clock();
+		u64 start = kho_boot_clock();
 
 		/* The index is allocated while only scratch is usable. */
 		err = kho_in_parse();
 		kho_lift_hold();
 		if (!err)
 			err = kho_in_claim();
-		kho_in_parse_ns = local_clock() - start;
+		kho_in_parse_time = kho_boot_clock() - start;
 		if (err)
 			pr_err("handover from the previous kernel refused (%s): booting without it\n",
 			       err);
@@ -913,7 +940,7 @@ bool __init kho_memblock_free_pages(struct page *page, unsigned long pfn,
 	if (i == kho_in_nr_runs || kho_in_runs[i].pfn >= end)
 		return false;
 
-	start = local_clock();
+	start = kho_boot_clock();
 	for (; i < kho_in_nr_runs && kho_in_runs[i].pfn < end; i++) {
 		const struct kho_run *r = &kho_in_runs[i];
 		unsigned long s = max(r->pfn, pfn);
@@ -931,7 +958,7 @@ bool __init kho_memblock_free_pages(struct page *page, unsigned long pfn,
 		cur = e;
 	}
 	kho_free_range(cur, end);
-	kho_in_free_ns += local_clock() - start;
+	kho_in_free_time += kho_boot_clock() - start;
 	return true;
 }
 
@@ -940,8 +967,7 @@ static int __init kho_report_boot(void)
 {
 	if (kho_in_runs)
 		pr_info("handover took %llu us to validate and index, %llu us to keep out of the page allocator\n",
-			div_u64(kho_in_parse_ns, NSEC_PER_USEC),
-			div_u64(kho_in_free_ns, NSEC_PER_USEC));
+			kho_boot_us(kho_in_parse_time), kho_boot_us(kho_in_free_time));
 	return 0;
 }
 late_initcall(kho_report_boot);
