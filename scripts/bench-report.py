@@ -258,10 +258,9 @@ def main():
                       f"| {ratio(med('fdbox-vfio', mib, 'kexec_s'), med('fdbox', mib, 'kexec_s'))} "
                       f"| {fmt(med('fdbox-vfio', mib, 'device_deposit_s'))} "
                       f"| {fmt(med('fdbox-vfio', mib, 'device_retrieve_s'))} |")
-    vm_modes = [m for m in ("vmm", "vmm-thp", "vmm-hugetlb", "vmm-vfio") if m in ran]
+    vm_modes = [m for m in ("vmm", "vmm-thp", "vmm-hugetlb") if m in ran]
     if vm_modes:
-        pages = {"vmm": "4 KiB", "vmm-thp": "THP", "vmm-hugetlb": "hugetlb 2 MiB",
-                 "vmm-vfio": "4 KiB + device"}
+        pages = {"vmm": "4 KiB", "vmm-thp": "THP", "vmm-hugetlb": "hugetlb 2 MiB"}
         guests = sorted({s.get("guest", "?") for s in done.values() if s["mode"] in vm_modes})
         md += ["", "## Blackout of a running VM", "",
                "The sample VMM (samples/fdbox/fdbox-vmm, a "
@@ -379,20 +378,12 @@ plot '{out}/plot.dat' u 1:6 w lp lw 2 t 'fdbox, 4 KiB pages', \\
 """
     if vm_modes:
         with open(os.path.join(out, "blackout.dat"), "w") as f:
-            f.write("# mib floor vmm vmm-thp vmm-hugetlb vmm-vfio\n")
+            f.write("# mib floor vmm vmm-thp vmm-hugetlb\n")
             for mib in sizes:
                 row = [floor] + [med(m, mib, "vm_blackout_s") for m in
-                                 ("vmm", "vmm-thp", "vmm-hugetlb", "vmm-vfio")]
+                                 ("vmm", "vmm-thp", "vmm-hugetlb")]
                 f.write(f"{mib} " + " ".join("NaN" if v is None else f"{v}" for v in row)
                         + "\n")
-        titles = {"vmm": "fdbox, 4 KiB pages", "vmm-thp": "fdbox, THP",
-                  "vmm-hugetlb": "fdbox, hugetlb 2 MiB pages",
-                  "vmm-vfio": "fdbox, 4 KiB pages and a vfio device"}
-        # A column the run did not measure would be all NaN: gnuplot refuses it.
-        cols = ("vmm", "vmm-thp", "vmm-hugetlb", "vmm-vfio")
-        vm_lines = ", \\\n     ".join(
-            f"'{'' if i else out + '/blackout.dat'}' u 1:{3 + cols.index(m)} "
-            f"w lp lw 2 t '{titles[m]}'" for i, m in enumerate(vm_modes))
         gp += f"""
 set output '{out}/blackout.png'
 set title 'Blackout of a running VM, by its own clock, median'
@@ -400,7 +391,9 @@ set xlabel 'guest RAM (MiB)'
 set ylabel 'seconds'
 unset logscale y
 set yrange [0:*]
-plot {vm_lines}, \\
+plot '{out}/blackout.dat' u 1:3 w lp lw 2 t 'fdbox, 4 KiB pages', \\
+     '' u 1:4 w lp lw 2 t 'fdbox, THP', \\
+     '' u 1:5 w lp lw 2 t 'fdbox, hugetlb 2 MiB pages', \\
      '' u 1:2 w l dt 2 t 'floor: kexec, nothing carried', \\
      '' u 1:($2 * 1.1) w l dt 3 t 'target: 1.10x the floor'
 """

@@ -12,7 +12,7 @@
  * RAM by label, checks it, and resumes the guest.
  *
  *   fdbox-vmm [--size MIB] [--session NAME] [--label LABEL] [--guest G]
- *             [--hugetlb[=2M|1G]] [--vfio [--edu-dma-mask MASK]] [--touch]
+ *             [--hugetlb[=2M|1G]] [--vfio] [--touch]
  *   fdbox-vmm --restore [--session NAME] [--label LABEL] [--run SECONDS]
  *             [--guest G] [--vfio] [--touch] [--blackout]
  *
@@ -28,8 +28,6 @@
  * over, and checks every copy. The device is deposited too, depending on
  * the RAM, and after the kexec it is retrieved as it is, not reset: the
  * last copy before the kexec must be in RAM, and new ones must work.
- * --edu-dma-mask is QEMU's edu,dma_mask= (default 0xffffffff): the VMM
- * refuses DMA pages edu cannot reach rather than let edu clamp them.
  *
  * The guest stamps its clock (the TSC) at every step; a KVM guest's clock
  * goes on across the update (the VMM carries its TSC offset). --touch
@@ -567,11 +565,9 @@ static double now(void)
 #define EDU_DMA_TO_RAM	0x2
 #define EDU_BUF		0x40000
 #define EDU_LEN		2048	/* edu aborts QEMU on a 4096-byte transfer */
+#define EDU_DMA_MASK	0xffffffffULL	/* QEMU's -device edu,dma_mask= */
 #define PCI_DEVS	"/sys/bus/pci/devices"
 #define EDU_LABEL	"edu"
-
-/* What edu can reach: QEMU's -device edu,dma_mask=, told by --edu-dma-mask. */
-static uint64_t edu_dma_mask = 0xffffffffULL;
 
 static int write_str(const char *path, const char *s)
 {
@@ -720,12 +716,6 @@ static int edu_write(struct vm *vm, unsigned int reg, uint32_t val)
 	return pwrite(vm->dev_fd, &val, 4, vm->bar0 + reg) == 4 ? 0 : -1;
 }
 
-/* edu's DMA address registers take 8-byte writes: RAM above 4 GiB. */
-static int edu_write64(struct vm *vm, unsigned int reg, uint64_t val)
-{
-	return pwrite(vm->dev_fd, &val, 8, vm->bar0 + reg) == 8 ? 0 : -1;
-}
-
 /* Wait up to 5 s for the DMA under way, if any; 0 once there is none. */
 static int edu_idle(struct vm *vm)
 {
@@ -740,9 +730,9 @@ static int edu_idle(struct vm *vm)
 }
 
 /* One DMA of EDU_LEN bytes, to its end. edu ignores writes while one runs. */
-static int edu_dma(struct vm *vm, uint64_t src, uint64_t dst, uint32_t cmd)
+static int edu_dma(struct vm *vm, uint32_t src, uint32_t dst, uint32_t cmd)
 {
-	if (edu_write64(vm, EDU_DMA_SRC, src) || edu_write64(vm, EDU_DMA_DST, dst) ||
+	if (edu_write(vm, EDU_DMA_SRC, src) || edu_write(vm, EDU_DMA_DST, dst) ||
 	    edu_write(vm, EDU_DMA_COUNT, EDU_LEN) ||
 	    edu_write(vm, EDU_DMA_CMD, cmd | EDU_DMA_RUN))
 		return -1;
@@ -875,7 +865,7 @@ static int vfio_setup(struct vm *vm)
 	}
 	dma_phys(vm, h->dma_phys);
 	for (i = 0; i < DMA_PAGES; i++) {
-		if (!h->dma_phys[i] || h->dma_phys[i] + PAGE - 1 > edu_dma_mask) {
+		if (!h->dma_phys[i] || h->dma_phys[i] + PAGE - 1 > EDU_DMA_MASK) {
 			fprintf(stderr, "fdbox-vmm: guest RAM page at %#llx: not for edu's DMA\n",
 				(unsigned long long)h->dma_phys[i]);
 			return -1;
@@ -1207,7 +1197,6 @@ int main(int argc, char **argv)
 		{ "vfio",	no_argument,		NULL, 'v' },
 		{ "touch",	no_argument,		NULL, 'T' },
 		{ "blackout",	no_argument,		NULL, 'b' },
-		{ "edu-dma-mask", required_argument,	NULL, 'm' },
 		{ 0 }
 	};
 	unsigned int memfd_flags = 0;
@@ -1247,9 +1236,6 @@ int main(int argc, char **argv)
 		case 'b':
 			the_vm.blackout = true;
 			break;
-		case 'm':
-			edu_dma_mask = strtoull(optarg, NULL, 0);
-			break;
 		case 'h':
 			if (!optarg || !strcmp(optarg, "2M")) {
 				memfd_flags = MFD_HUGETLB | MFD_HUGE_2MB;
@@ -1265,7 +1251,7 @@ int main(int argc, char **argv)
 		default:
 			fprintf(stderr,
 				"usage: %s [--size MIB] [--session NAME] [--label LABEL] [--guest G]\n"
-				"          [--hugetlb[=2M|1G]] [--vfio [--edu-dma-mask MASK]] [--touch]\n"
+				"          [--hugetlb[=2M|1G]] [--vfio] [--touch]\n"
 				"       %s --restore [--session NAME] [--label LABEL] [--run SECONDS] [--guest G]\n"
 				"          [--vfio] [--touch] [--blackout]\n"
 				"G is kvm, thread or auto (kvm if /dev/kvm opens)\n",

@@ -27,9 +27,6 @@ void carrier_out(const struct step *s, int memfd);
 /* After it: the memfd back (an fd), timed as "retrieve". */
 int carrier_in(const struct step *s);
 
-/* QEMU's -device edu,dma_mask= in scripts/bench.sh: all of the VM's RAM. */
-#define BENCH_EDU_DMA_MASK	"0xffffffffffffffff"
-
 /* The vmm modes: a running VM, timed by its own clock (bench_vmm.c). */
 bool is_vmm(const struct step *s);
 void vmm_start_step(const struct step *s);

@@ -7,8 +7,6 @@
  *   vmm          guest RAM on 4 KiB pages
  *   vmm-thp      on transparent huge pages
  *   vmm-hugetlb  on 2 MiB hugetlb pages
- *   vmm-vfio     on 4 KiB pages, with a device: QEMU's edu through vfio
- *                (no-IOMMU), DMAing into guest RAM across the update
  *
  * Before the kexec the VMM starts its guest (KVM when /dev/kvm works, else
  * a thread), which touches all its RAM once, deposits the RAM and
@@ -38,7 +36,7 @@
 bool is_vmm(const struct step *s)
 {
 	return !strcmp(s->mode, "vmm") || !strcmp(s->mode, "vmm-thp") ||
-	       !strcmp(s->mode, "vmm-hugetlb") || !strcmp(s->mode, "vmm-vfio");
+	       !strcmp(s->mode, "vmm-hugetlb");
 }
 
 /* The log line starting with @prefix, into @line; 0 if there is none yet. */
@@ -89,7 +87,7 @@ static pid_t spawn_vmm(const struct step *s)
 	char size[24];
 	const char *argv[] = {
 		VMM, "--size", size, "--session", VMM_SESSION, "--label", "ram",
-		"--touch", NULL, NULL, NULL,
+		"--touch", NULL, NULL,
 	};
 	pid_t vmm;
 	int fd;
@@ -97,10 +95,6 @@ static pid_t spawn_vmm(const struct step *s)
 	snprintf(size, sizeof(size), "%lu", s->mib);
 	if (!strcmp(s->mode, "vmm-hugetlb"))
 		argv[8] = "--hugetlb=2M";
-	if (!strcmp(s->mode, "vmm-vfio")) {
-		argv[8] = "--vfio";
-		argv[9] = "--edu-dma-mask=" BENCH_EDU_DMA_MASK;
-	}
 	unlink(VMM_LOG);
 	vmm = fork();
 	if (vmm < 0)
@@ -161,9 +155,7 @@ void vmm_finish_step(const struct step *s)
 	int status, ok = 0;
 	FILE *p;
 
-	p = popen(strcmp(s->mode, "vmm-vfio") ?
-		  VMM " --restore --session " VMM_SESSION " --label ram --run 1 --touch --blackout 2>&1" :
-		  VMM " --restore --session " VMM_SESSION " --label ram --run 1 --touch --blackout --vfio 2>&1",
+	p = popen(VMM " --restore --session " VMM_SESSION " --label ram --run 1 --touch --blackout 2>&1",
 		  "r");
 	if (!p)
 		die("popen " VMM);

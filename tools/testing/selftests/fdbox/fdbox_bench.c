@@ -21,9 +21,8 @@
  *   copy       the copy-based live update: the memfd written to a file
  *              on the virtio disk with O_DIRECT (io_uring, registered
  *              buffers, several requests in flight), read back after
- *   vmm[-thp|-hugetlb|-vfio]  a running VM (samples/fdbox/fdbox-vmm) with
- *              MIB of guest RAM (and a device): its blackout, by its own
- *              clock (bench_vmm.c)
+ *   vmm[-thp|-hugetlb]  a running VM (samples/fdbox/fdbox-vmm) with MIB
+ *              of guest RAM: its blackout, by its own clock (bench_vmm.c)
  * With "profile", the step's phases run under ftrace's function profiler
  * (bench_profile.c) and are not timed.
  *
