@@ -261,7 +261,8 @@ def main():
     vm_modes = [m for m in ("vmm", "vmm-thp", "vmm-hugetlb") if m in ran]
     if vm_modes:
         pages = {"vmm": "4 KiB", "vmm-thp": "THP", "vmm-hugetlb": "hugetlb 2 MiB"}
-        guests = sorted({s.get("guest", "?") for s in done.values() if s["mode"] in vm_modes})
+        guests = sorted({s["guest"] for s in done.values()
+                         if s["mode"] in vm_modes and "guest" in s}) or ["?"]
         md += ["", "## Blackout of a running VM", "",
                "The sample VMM (samples/fdbox/fdbox-vmm, a "
                f"{' and '.join(guests)} guest) with its RAM in a memfd. "

@@ -34,7 +34,7 @@ PHASES = [
     ("KHO's boot work", "fd", ("kho_boot_index_s", "kho_boot_keep_s")),
     ("retrieve", "fd", ("retrieve_s",)),
     ("first read of every byte", "fd", ("first_read_s",)),
-    ("VM blackout", "vm", ("vm_blackout_s",)),
+    ("VM blackout, raw fit", "vm", ("vm_blackout_s",)),
     ("of it VM rebuild", "vm", ("bo_rebuild_s",)),
     ("guest's first touch after", "vm", ("touch_after_s",)),
 ]
@@ -96,7 +96,8 @@ def main():
           "A phase with no size-dependent work fits to a slope near zero, "
           "sometimes slightly negative: that is the run's noise, and its "
           "projection is its fixed part.", "",
-          "The kexec's raw fit is shown but not used: under TCG the same "
+          "The raw fits of the kexec and of the VM's whole blackout are "
+          "shown but not used: under TCG the same "
           "kexec varies by a second or more between steps, which swamps any "
           "slope over 2 GiB. The kexec does no per-page work but KHO's own "
           "(the pages stay where they are), which the new kernel times "
