@@ -36,7 +36,11 @@
  * outside RAM, in scratch or overlapping another) is reported in one line
  * and the kernel boots as if there were no handover; nothing is exposed.
  *
- * Locking: everything here runs single-threaded during early boot.
+ * Locking: everything here runs single-threaded during early boot, except
+ * the lookups into the index of preserved runs (kho_in_lookup(),
+ * kho_holds_range()), which is read-only once built; kho_in_taken, which
+ * restore.c sets under kho_in_lock, is read without it by
+ * kho_holds_range() only.
  */
 
 #define pr_fmt(fmt) "kho: " fmt
@@ -54,9 +58,7 @@
 #include <linux/sizes.h>
 
 #include <asm/setup.h>
-#ifdef CONFIG_X86_TSC
 #include <asm/tsc.h>
-#endif
 
 #include "../internal.h"
 #include "internal.h"
@@ -64,25 +66,12 @@
 /*
  * The handover's cost is timed before sched_clock() can be trusted: in a
  * kexec'd kernel whose early TSC calibration failed it still counts
- * jiffies, which do not advance yet. The TSC does, and its rate is known
- * by the time the cost is reported.
+ * jiffies, which do not advance yet. The TSC does (KHO is x86-64 only);
+ * its rate is known by the time the cost is reported, if it is at all.
  */
 static u64 __init kho_boot_clock(void)
 {
-#ifdef CONFIG_X86_TSC
 	return rdtsc();
-#else
-	return local_clock();
-#endif
-}
-
-static u64 __init kho_boot_us(u64 t)
-{
-#ifdef CONFIG_X86_TSC
-	return tsc_khz ? div_u64(t * 1000, tsc_khz) : 0;
-#else
-	return div_u64(t, NSEC_PER_USEC);
-#endif
 }
 
 bool kho_enabled = true;
@@ -870,12 +859,13 @@ const struct kho_run *kho_in_lookup(unsigned long pfn)
  * @pfn: first pfn of the range
  * @nr: number of pages
  *
- * For the page allocator's searches of contiguous free memory
- * (alloc_contig_pages()): a preserved page neither restored nor released
- * yet is no allocator's and cannot be migrated, and nothing in its struct
- * page says so. Cost per run in the range. Lockless, and may run under
- * the zone lock: a restore racing with it only makes the answer stale,
- * which the isolation that follows catches.
+ * For the page allocator's searches of contiguous memory and page
+ * isolation (alloc_contig_pages(), has_unmovable_pages()): a preserved
+ * page neither restored nor released yet is no allocator's and cannot be
+ * migrated, and nothing in its struct page says so. Costs per run in the
+ * range, plus a bitmap scan of its folios. Lockless, and may run under
+ * the zone lock: a restore or release racing with it can only make the
+ * answer a stale "held", which costs the caller a retry.
  *
  * Return: true if part of [@pfn, @pfn + @nr) is such memory.
  */
@@ -883,7 +873,7 @@ bool kho_holds_range(unsigned long pfn, unsigned long nr)
 {
 	unsigned long end = pfn + nr, i;
 
-	if (!kho_in_runs)
+	if (!nr || !kho_in_runs)
 		return false;
 	for (i = kho_in_first_after(pfn); i < kho_in_nr_runs; i++) {
 		const struct kho_run *r = &kho_in_runs[i];
@@ -895,7 +885,8 @@ bool kho_holds_range(unsigned long pfn, unsigned long nr)
 		/* The run's folios that overlap the range. */
 		first = r->idx + ((max(r->pfn, pfn) - r->pfn) >> r->order);
 		last = r->idx + ((min(r_end, end) - r->pfn - 1) >> r->order) + 1;
-		if (find_next_zero_bit(kho_in_taken, last, first) < last)
+		/* Bits only go 0 -> 1, under kho_in_lock: a race errs on "held". */
+		if (data_race(find_next_zero_bit(kho_in_taken, last, first)) < last)
 			return true;
 	}
 	return false;
@@ -965,9 +956,15 @@ bool __init kho_memblock_free_pages(struct page *page, unsigned long pfn,
 /* What the handover cost this boot, for whoever profiles a kexec. */
 static int __init kho_report_boot(void)
 {
-	if (kho_in_runs)
+	if (!kho_in_runs)
+		return 0;
+	if (tsc_khz)
 		pr_info("handover took %llu us to validate and index, %llu us to keep out of the page allocator\n",
-			kho_boot_us(kho_in_parse_time), kho_boot_us(kho_in_free_time));
+			mul_u64_u32_div(kho_in_parse_time, 1000, tsc_khz),
+			mul_u64_u32_div(kho_in_free_time, 1000, tsc_khz));
+	else
+		pr_info("handover took %llu TSC cycles to validate and index, %llu to keep out of the page allocator (TSC rate unknown)\n",
+			kho_in_parse_time, kho_in_free_time);
 	return 0;
 }
 late_initcall(kho_report_boot);

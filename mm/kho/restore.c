@@ -24,8 +24,9 @@
  * new owner.
  *
  * Locking: kho_in_lock (a mutex) serializes restores and releases and
- * protects the counters. The index of preserved runs is read-only after
- * boot.
+ * protects the counters and kho_in_taken, which kho_holds_range() also
+ * reads without it (a hint for the page allocator). The index of
+ * preserved runs is read-only after boot.
  */
 
 #define pr_fmt(fmt) "kho: " fmt
