@@ -132,8 +132,11 @@ def main():
     failed = sorted(n for n, s in done.items() if s.get("intact") == "0")
     for n in failed:
         print(f"bench: warning: step {n} ({done[n]['mode']}, {done[n]['mib']} MiB) failed")
+    # Their kexec and the new kernel's boot happened; what came after did not.
+    kept = ("mode", "mib", "rep", "kexec_s", "uptime_s", "kho_boot_index_s",
+            "kho_boot_keep_s", "kho_boot_runs")
     for n in failed:
-        done[n] = {k: v for k, v in done[n].items() if k in ("mode", "mib", "rep", "kexec_s")}
+        done[n] = {k: v for k, v in done[n].items() if k in kept}
 
     metrics = ["deposit_s", "finalize_s", "save_s", "kexec_s", "retrieve_s",
                "first_read_s", "verify_s", "total_s", "blackout_s", "carry_s",
@@ -190,7 +193,7 @@ def main():
            f"nothing preserved: **{fmt(floor)} s** kexec to userspace.", ""]
     if failed:
         md += ["**Failed steps** (the update did not arrive intact; only their "
-               "kexec is in the medians): " +
+               "kexec and boot are in the medians): " +
                ", ".join(f"step {n} ({done[n]['mode']}, {done[n]['mib']} MiB)"
                          for n in failed) + ".", ""]
     md += [
@@ -402,6 +405,8 @@ plot '{out}/blackout.dat' u 1:3 w lp lw 2 t 'fdbox, 4 KiB pages', \\
     print("\n".join(md))
     print(f"\nbench: {len(done)} steps; build/bench/{{results.csv,summary.csv,table.md,"
           "time.png,metadata.png,blackout.png}}")
+    if failed:
+        print(f"bench: {len(failed)} failed step(s), listed in table.md")
 
 
 def profile():

@@ -9,10 +9,10 @@ part plus a part per GiB), and writes DIR/scale.md: the fits, each phase at
 KHO's boot-time work against the runs and the pages it carried.
 
 1 GiB pages are not in the bench (the VM is too small): they are projected
-from the 2 MiB hugetlb rows, whose cost per GiB is per page (one folio, one
-run entry, one page-cache slot each), so it shrinks 512 times with pages 512
-times larger. The first read is the exception: it reads every byte, so its
-per-GiB part stays."""
+from the 2 MiB hugetlb rows. Deposit, finalize and retrieve work per folio
+(a hold, a page-cache slot, a restore each), so their per-GiB part shrinks
+512 times with pages 512 times larger; every other phase keeps its
+per-GiB part, which makes the 1 GiB row an upper bound there."""
 import csv
 import os
 import sys
@@ -29,19 +29,20 @@ KINDS = [
 # Phases, where the run has them: (label, mode kind, metrics summed).
 # "fd" phases come from the fdbox modes, "vm" ones from the vmm modes.
 PHASES = [
-    ("deposit + finalize (VM runs)", "fd", ("deposit_s", "finalize_s")),
+    ("deposit + finalize", "fd", ("deposit_s", "finalize_s")),
     ("kexec, raw fit", "fd", ("kexec_s",)),
     ("KHO's boot work", "fd", ("kho_boot_index_s", "kho_boot_keep_s")),
     ("retrieve", "fd", ("retrieve_s",)),
     ("first read of every byte", "fd", ("first_read_s",)),
     ("VM blackout, raw fit", "vm", ("vm_blackout_s",)),
+    ("of it retrieve", "vm", ("bo_retrieve_s",)),
     ("of it VM rebuild", "vm", ("bo_rebuild_s",)),
     ("guest's first touch after", "vm", ("touch_after_s",)),
 ]
 KEXEC = "kexec: floor + KHO's boot work"
 # Phases inside the blackout, for "what dominates at 1 TiB".
-IN_BLACKOUT = (KEXEC, "retrieve", "of it VM rebuild")
-PER_BYTE = ("first read of every byte", "guest's first touch after")
+IN_BLACKOUT = (KEXEC, "of it retrieve", "of it VM rebuild")
+PER_FOLIO = ("deposit + finalize", "retrieve", "of it retrieve")
 
 
 def load():
@@ -61,6 +62,9 @@ def fit(points):
     if sxx == 0:
         return my, 0.0
     b = sum((x - mx) * (y - my) for x, y in points) / sxx
+    # No work per GiB: a negative slope is noise, the phase its mean.
+    if b < 0:
+        return my, 0.0
     return my - b * mx, b
 
 
@@ -85,14 +89,20 @@ def main():
     med = load()
     sizes = sorted({k[1] for k in med if k[1] > 0})
     floor = med.get(("floor", 0, "kexec_s"))
+    vm_memory = "bench"
+    with open(os.path.join(out, "settings")) as f:
+        for line in f:
+            if line.startswith("vm_memory "):
+                vm_memory = line.split()[1]
     md = ["# fdbox bench: a 1 TiB host, on paper", "",
           f"From the medians of one `make bench` run at {', '.join(map(str, sizes))} "
           "MiB (QEMU TCG: absolute times are slower than hardware; the "
           "shares and the slopes are what carry over). Each phase is fitted "
           "to *fixed + per GiB x size* by least squares and extended to "
           "1024 GiB. 1 GiB pages are projected from the 2 MiB hugetlb rows: "
-          "their per-GiB part is per page, so it is divided by 512, except "
-          "for the first read, which touches every byte.", "",
+          "deposit, finalize and retrieve work per folio, so their per-GiB "
+          "part is divided by 512; the other phases keep theirs (an upper "
+          "bound).", "",
           "A phase with no size-dependent work fits to a slope near zero, "
           "sometimes slightly negative: that is the run's noise, and its "
           "projection is its fixed part.", "",
@@ -103,7 +113,7 @@ def main():
           "(the pages stay where they are), which the new kernel times "
           "exactly; the kexec at 1 TiB is taken as the floor plus that work. "
           f"The floor itself (**{fmt(floor)} s** here) is the same kexec with "
-          "nothing carried in the same 6 GiB VM; on a 1 TiB host it grows "
+          f"nothing carried in the same {vm_memory} VM; on a 1 TiB host it grows "
           "with the host's memory (the struct pages of 1 TiB are set up at "
           "boot) whether or not anything is carried, which this bench does "
           "not vary.", ""]
@@ -120,8 +130,7 @@ def main():
             if len(pts) < 2:
                 continue
             a, b = fit(pts)
-            b = max(b, 0.0)
-            if label not in PER_BYTE:
+            if label in PER_FOLIO:
                 b /= shrink
             at1 = dict(pts).get(1.0)
             p = a + b * TIB_GIB
@@ -160,10 +169,10 @@ def main():
         for mib in sizes:
             runs = med.get((fd, mib, "kho_boot_runs"))
             w = [med.get((fd, mib, m)) for m in ("kho_boot_index_s", "kho_boot_keep_s")]
-            if not runs or None in w:
+            pages = mib * ppg // 1024
+            if not runs or not pages or None in w:
                 continue
             ms = sum(w) * 1e3
-            pages = mib * ppg // 1024
             md.append(f"| {mib} | {kind} | {pages} | {runs:.0f} | {ms:.1f} "
                       f"| {ms * 1000 / runs:.2f} | {ms * 1e6 / pages:.1f} |")
     md.append("")
