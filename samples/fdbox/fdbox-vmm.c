@@ -983,6 +983,7 @@ static int start(struct vm *vm, const char *session, const char *label,
 {
 	struct fdbox_set_name name = { .size = sizeof(name) };
 	struct fdbox_deposit dep = { .size = sizeof(dep) };
+	sigset_t wake, waiting;
 	uint64_t i, steps;
 	double t0;
 	int fd, s;
@@ -1037,6 +1038,15 @@ static int start(struct vm *vm, const char *session, const char *label,
 		printf("vfio: edu %s deposited as %s, depending on %s; copies through it go on\n",
 		       vm->bdf, EDU_LABEL, label);
 	}
+	/*
+	 * Whoever reads "ready" may signal at once: blocked until
+	 * sigsuspend(), no signal is lost between a check and the wait.
+	 */
+	sigemptyset(&wake);
+	sigaddset(&wake, SIGUSR1);
+	sigaddset(&wake, SIGTERM);
+	sigaddset(&wake, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &wake, &waiting);
 	printf("ready: %zu MiB of guest RAM%s in session %s as %s, deposit %.3f s, %s running\n",
 	       vm->size >> 20, memfd_flags ? " on huge pages" : "", session, label,
 	       now() - t0, guest_kind(vm));
@@ -1049,7 +1059,8 @@ static int start(struct vm *vm, const char *session, const char *label,
 	 * verify and exit: closing the session gives everything back.
 	 */
 	while (!atomic_load(&quit)) {
-		pause();
+		if (!atomic_load(&finalize_now))
+			sigsuspend(&waiting);
 		if (atomic_exchange(&finalize_now, false)) {
 			if (vm->vfio)
 				printf("vfio: %llu copies through edu verified%s\n",
@@ -1064,6 +1075,7 @@ static int start(struct vm *vm, const char *session, const char *label,
 			fflush(stdout);
 		}
 	}
+	pthread_sigmask(SIG_SETMASK, &waiting, NULL);
 	if (vm->vfio && dma_stop(vm))
 		return 1;
 	guest_stop(vm);

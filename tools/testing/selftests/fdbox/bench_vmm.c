@@ -65,14 +65,19 @@ static void show_log(void)
 		fclose(f);
 }
 
-/* Wait for the VMM's line starting with @prefix; -1 if the VMM died. */
-static int wait_line(pid_t vmm, const char *prefix, char *line, size_t len)
+/*
+ * Wait up to @timeout seconds for the VMM's line starting with @prefix;
+ * -1 if the VMM died or never said it.
+ */
+static int wait_line(pid_t vmm, const char *prefix, double timeout,
+		     char *line, size_t len)
 {
 	double t0 = now();
 
 	while (!log_line(prefix, line, len)) {
-		if (waitpid(vmm, NULL, WNOHANG) == vmm || now() - t0 > 900) {
-			fprintf(stderr, "fdbox_bench: no '%s' from fdbox-vmm; its log:\n", prefix);
+		if (waitpid(vmm, NULL, WNOHANG) == vmm || now() - t0 > timeout) {
+			fprintf(stderr, "fdbox_bench: no '%s' from fdbox-vmm in %.0f s; its log:\n",
+				prefix, now() - t0);
 			show_log();
 			return -1;
 		}
@@ -126,7 +131,8 @@ void vmm_start_step(const struct step *s)
 	 */
 	for (attempt = 0; ; attempt++) {
 		vmm = spawn_vmm(s);
-		if (!wait_line(vmm, "ready", line, sizeof(line)))
+		/* The guest touches all its RAM first: minutes under TCG. */
+		if (!wait_line(vmm, "ready", 900, line, sizeof(line)))
 			break;
 		if (attempt)
 			exit(1);
@@ -140,7 +146,8 @@ void vmm_start_step(const struct step *s)
 	report(s, "guest", "%s", strstr(line, "KVM guest") ? "kvm" : "thread");
 	report(s, "deposit_s", "%.6f", deposit);
 	kill(vmm, SIGUSR1);
-	if (wait_line(vmm, "finalized", line, sizeof(line)))
+	/* Finalize takes well under a second; minutes mean it is stuck. */
+	if (wait_line(vmm, "finalized", 120, line, sizeof(line)))
 		exit(1);
 	if (sscanf(line, "finalized: %lf", &finalize) != 1)
 		die("fdbox-vmm's finalized line");
