@@ -31,10 +31,20 @@
  * an item nobody retrieved by the next reboot, hands the device back to
  * the host: bus mastering off, and a reset.
  *
- * Locking: vfio_fdbox_lock protects both lists of devices. fdbox calls
- * the handler with a session or the incoming sessions locked; the PCI
- * notifier runs in device_add(). vfio_fdbox_lock nests inside all of
- * them and takes nothing else but the device lock.
+ * Without an IOMMU the device DMAs to physical addresses, so the memory
+ * it was given must not move while it runs. Before the kexec the deposit
+ * of that memory holds it. In the next kernel fdbox keeps each folio of
+ * a memfd others depend on from its restore to the session's finish, and
+ * retrieve holds every folio of the memory files the device depends on
+ * until the device file's last close has turned bus mastering off
+ * (vfio_fdbox_device_closed()): compaction and NUMA migration never get
+ * a page the device may write into.
+ *
+ * Locking: vfio_fdbox_lock protects the lists of devices and of held
+ * memory. fdbox calls the handler with a session or the incoming sessions
+ * locked; the PCI notifier runs in device_add(); the last close of a
+ * device file holds its group's and device set's locks. vfio_fdbox_lock
+ * nests inside all of them, and nothing is taken under it.
  */
 
 #define pr_fmt(fmt) "fdbox-vfio: " fmt
@@ -43,12 +53,15 @@
 #include <linux/fdbox.h>
 #include <linux/fdbox_abi.h>
 #include <linux/file.h>
+#include <linux/hugetlb.h>
 #include <linux/init.h>
 #include <linux/libfdt.h>
 #include <linux/mutex.h>
 #include <linux/notifier.h>
+#include <linux/pagemap.h>
 #include <linux/pci.h>
 #include <linux/reboot.h>
+#include <linux/shmem_fs.h>
 #include <linux/slab.h>
 #include <linux/vfio_pci_core.h>
 
@@ -65,8 +78,21 @@ struct vfio_fdbox_dev {
 	u8 config[FDBOX_VFIO_CONFIG_SIZE];
 };
 
+/*
+ * The memory a retrieved device may DMA into: the folios of its memory
+ * files at retrieve, one reference each, until the device file's last
+ * close.
+ */
+struct vfio_fdbox_held {
+	struct list_head list;
+	struct vfio_device *device;
+	unsigned long nr;
+	struct xarray folios;	/* 0 .. nr - 1 -> folio */
+};
+
 static DEFINE_MUTEX(vfio_fdbox_lock);
 static LIST_HEAD(vfio_fdbox_out);	/* struct vfio_fdbox_dev */
+static LIST_HEAD(vfio_fdbox_in_held);	/* struct vfio_fdbox_held */
 static u32 *vfio_fdbox_kept;		/* incoming: BDFs not retrieved yet */
 static unsigned int vfio_fdbox_nr_kept;
 
@@ -323,9 +349,131 @@ static struct pci_dev *vfio_fdbox_item_pdev(struct fdbox_item *item)
 	return pdev;
 }
 
+static bool vfio_fdbox_is_memory_file(struct file *file)
+{
+	return shmem_file(file) || is_file_hugepages(file);
+}
+
+static void vfio_fdbox_release_held(struct vfio_fdbox_held *held)
+{
+	struct folio *folio;
+	unsigned long i;
+
+	xa_for_each(&held->folios, i, folio) {
+		folio_put(folio);
+		cond_resched();
+	}
+	xa_destroy(&held->folios);
+	kfree(held);
+}
+
+/* Add the folios @mapping has now to @held. */
+static int vfio_fdbox_hold_mapping(struct vfio_fdbox_held *held,
+				   struct address_space *mapping)
+{
+	struct folio_batch fbatch;
+	pgoff_t index = 0;
+	unsigned int i;
+	int err = 0;
+
+	folio_batch_init(&fbatch);
+	while (filemap_get_folios(mapping, &index, ULONG_MAX, &fbatch)) {
+		/* The batch's references become the held ones. */
+		for (i = 0; i < folio_batch_count(&fbatch); i++) {
+			struct folio *folio = fbatch.folios[i];
+
+			if (!err)
+				err = xa_err(xa_store(&held->folios, held->nr, folio,
+						      GFP_KERNEL));
+			if (err)
+				folio_put(folio);
+			else
+				held->nr++;
+		}
+		folio_batch_reinit(&fbatch);
+		if (err)
+			return err;
+		cond_resched();
+	}
+	return 0;
+}
+
+/*
+ * Hold every folio of the memory files @item depends on, for @device:
+ * a no-IOMMU device DMAs to their physical addresses, which must stay
+ * valid. Folios a file gains later are the caller's to keep in place.
+ * Return: the held folios, on the list; or an ERR_PTR().
+ */
+static struct vfio_fdbox_held *vfio_fdbox_hold_memory(struct fdbox_item *item,
+						      struct vfio_device *device)
+{
+	struct vfio_fdbox_held *held;
+	struct file *dep;
+	unsigned int i;
+	int err = 0;
+
+	held = kzalloc(sizeof(*held), GFP_KERNEL);
+	if (!held)
+		return ERR_PTR(-ENOMEM);
+	held->device = device;
+	xa_init(&held->folios);
+	for (i = 0; !err && (dep = fdbox_item_dependency(item, i)); i++) {
+		if (vfio_fdbox_is_memory_file(dep))
+			err = vfio_fdbox_hold_mapping(held, dep->f_mapping);
+	}
+	if (err) {
+		vfio_fdbox_release_held(held);
+		return ERR_PTR(err);
+	}
+	mutex_lock(&vfio_fdbox_lock);
+	list_add(&held->list, &vfio_fdbox_in_held);
+	mutex_unlock(&vfio_fdbox_lock);
+	return held;
+}
+
+/* Take @device's held memory off the list; NULL if it has none. */
+static struct vfio_fdbox_held *vfio_fdbox_unlist_held(struct vfio_device *device)
+{
+	struct vfio_fdbox_held *held;
+
+	mutex_lock(&vfio_fdbox_lock);
+	list_for_each_entry(held, &vfio_fdbox_in_held, list) {
+		if (held->device == device) {
+			list_del(&held->list);
+			mutex_unlock(&vfio_fdbox_lock);
+			return held;
+		}
+	}
+	mutex_unlock(&vfio_fdbox_lock);
+	return NULL;
+}
+
+/**
+ * vfio_fdbox_device_closed - a device file's last close: let its memory go
+ * @device: the device, quiet now (vfio-pci turned bus mastering off)
+ *
+ * Releases what retrieve held for @device, if it was carried; nothing
+ * else.
+ *
+ * Context: process context; may sleep.
+ */
+void vfio_fdbox_device_closed(struct vfio_device *device)
+{
+	struct vfio_fdbox_held *held = vfio_fdbox_unlist_held(device);
+
+	if (!held)
+		return;
+	if (dev_is_pci(device->dev))
+		pci_info(to_pci_dev(device->dev), "closed: released %lu folios held for its DMA\n",
+			 held->nr);
+	vfio_fdbox_release_held(held);
+}
+
 static struct file *vfio_fdbox_retrieve(struct fdbox_item *item, bool *untouched)
 {
 	struct vfio_pci_core_device *vdev = NULL;
+	struct vfio_fdbox_held *held;
+	unsigned long nr_held;
 	struct pci_dev *pdev;
 	struct file *file;
 
@@ -349,8 +497,20 @@ static struct file *vfio_fdbox_retrieve(struct fdbox_item *item, bool *untouched
 		pci_dev_put(pdev);
 		return ERR_PTR(-ENODEV);
 	}
+	/* Held before the open, since its last close lets go of it. */
+	held = vfio_fdbox_hold_memory(item, &vdev->vdev);
+	if (IS_ERR(held)) {
+		vfio_device_put_registration(&vdev->vdev);
+		pci_dev_put(pdev);
+		return ERR_CAST(held);
+	}
+	nr_held = held->nr;
 	file = vfio_device_open_noiommu_file(&vdev->vdev);
 	if (IS_ERR(file)) {
+		/* Unless the open's own error path released it already. */
+		held = vfio_fdbox_unlist_held(&vdev->vdev);
+		if (held)
+			vfio_fdbox_release_held(held);
 		vfio_device_put_registration(&vdev->vdev);
 		pci_dev_put(pdev);
 		return file;
@@ -358,7 +518,8 @@ static struct file *vfio_fdbox_retrieve(struct fdbox_item *item, bool *untouched
 	/* Opened without reset; from now on an ordinary vfio device. */
 	pdev->dev_flags &= ~PCI_DEV_FLAGS_KEXEC_KEEP;
 	vfio_fdbox_forget_kept(vfio_fdbox_bdf(pdev));
-	pci_info(pdev, "retrieved: running since the previous kernel, not reset\n");
+	pci_info(pdev, "retrieved: running since the previous kernel, not reset; %lu folios held while it is open\n",
+		 nr_held);
 	pci_dev_put(pdev);
 	return file;
 }

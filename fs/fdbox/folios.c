@@ -533,6 +533,79 @@ void fdbox_folios_discard(struct fdbox_item *item)
 }
 
 /**
+ * fdbox_folios_keep_start - make room to keep an item's folios in place
+ * @item: the incoming item, in its handler's retrieve
+ *
+ * An item others depend on may have a device among them (no-IOMMU vfio)
+ * that DMAs into its folios at the physical addresses the previous
+ * kernel gave it. From its restore until the item's finish each folio
+ * keeps a reference of fdbox's (fdbox_folios_keep()), which keeps
+ * compaction and NUMA migration off it; a dependent that needs the
+ * memory in place for longer holds it itself. Sets @item->priv.
+ *
+ * Return: 0, or -ENOMEM.
+ */
+int fdbox_folios_keep_start(struct fdbox_item *item)
+{
+	struct xarray *kept;
+
+	item->priv = NULL;
+	if (!item->dependents)
+		return 0;
+	kept = kmalloc(sizeof(*kept), GFP_KERNEL);
+	if (!kept)
+		return -ENOMEM;
+	xa_init(kept);
+	item->priv = kept;
+	return 0;
+}
+
+/**
+ * fdbox_folios_keep - keep a restored folio in place for the dependents
+ * @item: the incoming item, after fdbox_folios_keep_start()
+ * @folio: a folio just restored at @index of the item's file
+ * @index: its index
+ *
+ * Return: 0, or -ENOMEM (the folio is not kept).
+ */
+int fdbox_folios_keep(struct fdbox_item *item, struct folio *folio, pgoff_t index)
+{
+	struct xarray *kept = item->priv;
+	int err;
+
+	if (!kept)
+		return 0;
+	folio_get(folio);
+	err = xa_err(xa_store(kept, index, folio, GFP_KERNEL));
+	if (err)
+		folio_put(folio);
+	return err;
+}
+
+/**
+ * fdbox_folios_finish - let the folios kept for the dependents go
+ * @item: the incoming item
+ *
+ * A memory handler's finish, and the cleanup of its failed retrieve.
+ */
+void fdbox_folios_finish(struct fdbox_item *item)
+{
+	struct xarray *kept = item->priv;
+	struct folio *folio;
+	unsigned long index;
+
+	if (!kept)
+		return;
+	xa_for_each(kept, index, folio) {
+		folio_put(folio);
+		cond_resched();
+	}
+	xa_destroy(kept);
+	kfree(kept);
+	item->priv = NULL;
+}
+
+/**
  * fdbox_folios_release - give every folio of an item to the page allocator
  * @in: the item's runs
  */

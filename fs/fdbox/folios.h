@@ -67,6 +67,9 @@ int fdbox_folios_restore(const struct fdbox_folios_in *in, unsigned int max_orde
 			 pgoff_t end, fdbox_folio_restore_fn restore, void *priv);
 void fdbox_folios_release(const struct fdbox_folios_in *in);
 void fdbox_folios_discard(struct fdbox_item *item);
+int fdbox_folios_keep_start(struct fdbox_item *item);
+int fdbox_folios_keep(struct fdbox_item *item, struct folio *folio, pgoff_t index);
+void fdbox_folios_finish(struct fdbox_item *item);
 
 /* A memfd's dentry name: "memfd:" and the name given to memfd_create(). */
 #define MFD_PREFIX	"memfd:"

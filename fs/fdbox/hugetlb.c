@@ -227,6 +227,7 @@ static void hugetlb_info(struct fdbox_item *item, struct fdbox_sizes *sz)
 }
 
 struct hugetlb_restore {
+	struct fdbox_item *item;
 	struct file *file;
 	struct hstate *h;
 };
@@ -250,13 +251,15 @@ static int hugetlb_restore_folio(void *priv, phys_addr_t phys, unsigned int orde
 	}
 	/* Out of KHO now: failing here would lose the page's contents. */
 	err = hugetlb_insert_folio(r->file, folio, index, GFP_KERNEL | __GFP_NOFAIL);
+	if (!err)
+		err = fdbox_folios_keep(r->item, folio, index);
 	folio_put(folio);
 	return err;
 }
 
 static struct file *hugetlb_retrieve(struct fdbox_item *item, bool *untouched)
 {
-	struct hugetlb_restore r;
+	struct hugetlb_restore r = { .item = item };
 	struct fdbox_memfile d;
 	char *fullname;
 	u32 shift;
@@ -279,8 +282,13 @@ static struct file *hugetlb_retrieve(struct fdbox_item *item, bool *untouched)
 		*untouched = true;
 		return ERR_PTR(-EOPNOTSUPP);
 	}
+	if (fdbox_folios_keep_start(item)) {
+		*untouched = true;
+		return ERR_PTR(-ENOMEM);
+	}
 	fullname = kasprintf(GFP_KERNEL, MFD_PREFIX "%s", d.name);
 	if (!fullname) {
+		fdbox_folios_finish(item);
 		*untouched = true;
 		return ERR_PTR(-ENOMEM);
 	}
@@ -288,6 +296,7 @@ static struct file *hugetlb_retrieve(struct fdbox_item *item, bool *untouched)
 				    HUGETLB_ANONHUGE_INODE, shift);
 	kfree(fullname);
 	if (IS_ERR(r.file)) {
+		fdbox_folios_finish(item);
 		*untouched = true;
 		err = PTR_ERR(r.file);
 		return ERR_PTR(err == -ENODEV || err == -ENOENT ? -EOPNOTSUPP : err);
@@ -298,6 +307,7 @@ static struct file *hugetlb_retrieve(struct fdbox_item *item, bool *untouched)
 	err = fdbox_folios_restore(&d.in, huge_page_order(r.h), d.size >> PAGE_SHIFT,
 				   hugetlb_restore_folio, &r);
 	if (err) {
+		fdbox_folios_finish(item);
 		fput(r.file);
 		return ERR_PTR(err);
 	}
@@ -318,6 +328,7 @@ static struct fdbox_handler hugetlb_handler = {
 	.info		= hugetlb_info,
 	.retrieve	= hugetlb_retrieve,
 	.discard	= fdbox_folios_discard,
+	.finish		= fdbox_folios_finish,
 };
 
 static int __init fdbox_hugetlb_init(void)

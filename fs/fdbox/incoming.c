@@ -80,7 +80,6 @@
  * @nr_dep_files: how many
  * @parts: the participants it uses
  * @nr_parts: how many
- * @dependents: items of the session that depend on it
  * @retrieved: handed out as an fd
  */
 struct fdbox_in_item {
@@ -96,7 +95,6 @@ struct fdbox_in_item {
 	unsigned int nr_dep_files;
 	struct fdbox_in_part *parts[FDBOX_MAX_LINKS];
 	unsigned int nr_parts;
-	unsigned int dependents;
 	bool retrieved;
 };
 
@@ -188,18 +186,25 @@ static void fdbox_in_item_done(struct fdbox_in_session *s, struct fdbox_in_item 
 	kfree(item);
 }
 
+/*
+ * An item leaves its session: finished if its retrieve built a file
+ * (handed out, or for a dependent: the file owns the memory now),
+ * discarded if not.
+ */
 static void fdbox_in_discard_item(struct fdbox_in_session *s,
 				  struct fdbox_in_item *item)
 {
-	if (!item->retrieved) {
-		/* Built for a dependent: the file owns the memory now. */
-		if (!item->pub.file && fdbox_in_handler(item))
-			item->handler->discard(&item->pub);
-		else if (!item->pub.file)
-			pr_warn("session %s: item %s (%s) has no handler here; its memory stays reserved until the next kexec\n",
-				s->name, item->key.label, item->compatible);
-		s->nr_items--;
+	if (item->retrieved || item->pub.file) {
+		if (item->handler->finish)
+			item->handler->finish(&item->pub);
+	} else if (fdbox_in_handler(item)) {
+		item->handler->discard(&item->pub);
+	} else {
+		pr_warn("session %s: item %s (%s) has no handler here; its memory stays reserved until the next kexec\n",
+			s->name, item->key.label, item->compatible);
 	}
+	if (!item->retrieved)
+		s->nr_items--;
 	fdbox_in_item_done(s, item);
 }
 
@@ -210,8 +215,6 @@ static void fdbox_in_end_session(struct fdbox_in_session *s)
 
 	/* Newest first: dependents before what they depend on. */
 	list_for_each_entry_safe_reverse(item, tmp, &s->items, list) {
-		if (item->retrieved && item->handler->finish)
-			item->handler->finish(&item->pub);
 		fdbox_in_discard_item(s, item);
 		cond_resched();
 	}
@@ -273,7 +276,7 @@ static void fdbox_in_count_dependents(struct fdbox_in_session *s)
 		     off += strlen(item->depends + off) + 1) {
 			dep = fdbox_in_find_item(s, item->depends + off);
 			if (dep)
-				dep->dependents++;
+				dep->pub.dependents++;
 		}
 		cond_resched();
 	}
@@ -859,7 +862,7 @@ static int fdbox_retrieve(struct fdbox_reader *r, unsigned long uarg)
 		fd = -EFAULT;
 		goto out;
 	}
-	if (!item->dependents)
+	if (!item->pub.dependents)
 		item->pub.file = NULL;	/* the fd's reference is fdbox's */
 	else
 		get_file(file);

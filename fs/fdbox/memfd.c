@@ -26,7 +26,10 @@
  *
  * Restore, in the next kernel: a new memfd with the same name, size,
  * seals and mode; each preserved folio goes into it as it is, with its
- * order, at its index. Whatever cannot be restored is released.
+ * order, at its index. Whatever cannot be restored is released. If other
+ * items depend on the memfd (a device DMAing into it), each folio keeps
+ * a reference of fdbox's until the session's finish, so that it stays at
+ * the address the device was given (fdbox_folios_keep()).
  *
  * Locking: the inode lock (i_rwsem) serializes deposit, freeze, thaw and
  * withdraw of a file against truncate and fallocate. fdbox calls all of
@@ -335,11 +338,17 @@ static void memfd_info(struct fdbox_item *item, struct fdbox_sizes *sz)
 	sz->metadata = fdbox_folios_metadata(&m->folios);
 }
 
+/* An incoming memfd being rebuilt. */
+struct memfd_restore {
+	struct fdbox_item *item;
+	struct file *file;
+};
+
 /* Put one preserved folio back at its place in the file. */
 static int memfd_restore_folio(void *priv, phys_addr_t phys, unsigned int order,
 			       pgoff_t index)
 {
-	struct file *file = priv;
+	struct memfd_restore *r = priv;
 	struct folio *folio;
 	int err;
 
@@ -354,13 +363,16 @@ static int memfd_restore_folio(void *priv, phys_addr_t phys, unsigned int order,
 	 * The folio is out of KHO now: failing to index it would lose its
 	 * contents, and a retry could not take it again.
 	 */
-	err = shmem_insert_folio(file, folio, index, GFP_KERNEL | __GFP_NOFAIL);
+	err = shmem_insert_folio(r->file, folio, index, GFP_KERNEL | __GFP_NOFAIL);
+	if (!err)
+		err = fdbox_folios_keep(r->item, folio, index);
 	folio_put(folio);
 	return err;
 }
 
 static struct file *memfd_retrieve(struct fdbox_item *item, bool *untouched)
 {
+	struct memfd_restore r = { .item = item };
 	struct fdbox_memfile d;
 	struct file *file;
 	char *fullname;
@@ -370,23 +382,29 @@ static struct file *memfd_retrieve(struct fdbox_item *item, bool *untouched)
 	if (err)
 		return ERR_PTR(err);
 	/* Failing here leaves the memory alone, for another try. */
+	*untouched = true;
+	if (fdbox_folios_keep_start(item))
+		return ERR_PTR(-ENOMEM);
 	fullname = kasprintf(GFP_KERNEL, MFD_PREFIX "%s", d.name);
 	if (!fullname) {
-		*untouched = true;
+		fdbox_folios_finish(item);
 		return ERR_PTR(-ENOMEM);
 	}
 	file = shmem_file_setup(fullname, d.size, VM_NORESERVE);
 	kfree(fullname);
 	if (IS_ERR(file)) {
-		*untouched = true;
+		fdbox_folios_finish(item);
 		return file;
 	}
+	*untouched = false;
 	file->f_mode |= FMODE_LSEEK | FMODE_PREAD | FMODE_PWRITE;
 	file->f_flags |= O_LARGEFILE;
 
+	r.file = file;
 	err = fdbox_folios_restore(&d.in, MAX_PAGECACHE_ORDER, DIV_ROUND_UP(d.size, PAGE_SIZE),
-				   memfd_restore_folio, file);
+				   memfd_restore_folio, &r);
 	if (err) {
+		fdbox_folios_finish(item);
 		fput(file);
 		return ERR_PTR(err);
 	}
@@ -407,6 +425,7 @@ static struct fdbox_handler memfd_handler = {
 	.info		= memfd_info,
 	.retrieve	= memfd_retrieve,
 	.discard	= fdbox_folios_discard,
+	.finish		= fdbox_folios_finish,
 };
 
 static int __init fdbox_memfd_init(void)

@@ -32,6 +32,9 @@ struct file;
  * @node: see @fdt
  * @context: incoming, during @retrieve only: the file the caller passed
  *	with FDBOX_RETRIEVE_CONTEXT, or NULL
+ * @dependents: incoming: how many items of the session depend on this
+ *	one; their handlers may need its memory where the previous kernel
+ *	left it until @finish
  *
  * The core owns the structure; handlers read it and set @priv.
  */
@@ -41,6 +44,7 @@ struct fdbox_item {
 	const void *fdt;
 	int node;
 	struct file *context;
+	unsigned int dependents;
 };
 
 /**
@@ -82,9 +86,10 @@ struct fdbox_sizes {
  *	error, either nothing was touched (set *untouched: the item stays,
  *	to be retrieved again) or everything the node describes was released
  * @discard: in the next kernel: release everything the node describes
- * @finish: optional, in the next kernel: the session ends (FDBOX_FINISH)
- *	after @retrieve; drop what was kept for the items that depend on
- *	this one
+ * @finish: optional, in the next kernel: after a successful @retrieve,
+ *	when the session ends (FDBOX_FINISH) or the item, built for a
+ *	dependent and never handed out, is discarded; drop what was kept
+ *	for the items that depend on this one
  * @list: on the list of handlers; owned by the fdbox core
  *
  * Outgoing callbacks run with the item's session locked; incoming ones

@@ -1105,12 +1105,10 @@ static int restore(struct vm *vm, const char *session, const char *label,
 		perror("fdbox-vmm: FDBOX_ATTACH");
 		return 1;
 	}
-	snprintf(ret.label, sizeof(ret.label), "%s", label);
-	if (ioctl(d, FDBOX_RETRIEVE, &ret) < 0) {
-		perror("fdbox-vmm: FDBOX_RETRIEVE");
-		return 1;
-	}
-	/* The device as it runs: no group or container, no reset. */
+	/*
+	 * The device as it runs: no group or container, no reset. Its
+	 * retrieve builds the RAM it depends on, which stays in place.
+	 */
 	if (vm->vfio) {
 		struct fdbox_retrieve dev = { .size = sizeof(dev), .label = EDU_LABEL };
 
@@ -1119,6 +1117,11 @@ static int restore(struct vm *vm, const char *session, const char *label,
 			return 1;
 		}
 		vm->dev_fd = dev.fd;
+	}
+	snprintf(ret.label, sizeof(ret.label), "%s", label);
+	if (ioctl(d, FDBOX_RETRIEVE, &ret) < 0) {
+		perror("fdbox-vmm: FDBOX_RETRIEVE");
+		return 1;
 	}
 	/* Anything we did not retrieve is released when d is closed. */
 	close(d);

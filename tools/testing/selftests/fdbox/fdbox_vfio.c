@@ -13,7 +13,10 @@
  *              changed, the pages are the same frames, the device keeps
  *              its registers and bus mastering, the interrupt raised in
  *              the blackout waits in the device and reaches userspace once
- *              it asks for it, and a new DMA works at once.
+ *              it asks for it, and a new DMA works at once. The memory
+ *              cannot be migrated to the other NUMA node (the VM has
+ *              two) from its retrieve, before the device's, until the
+ *              device's close; after that it can.
  * no_reset     (two stages) an e1000e behind a root port (so that a bus
  *              reset works): a mark in RDBAL survives from deposit to
  *              retrieve, and the kernel entered no PCI reset function on
@@ -37,6 +40,7 @@
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <linux/capability.h>
+#include <linux/mempolicy.h>
 #include <linux/reboot.h>
 
 #include "fdbox_stage.h"
@@ -164,6 +168,25 @@ struct holder_status {
 
 /* ---- roundtrip ---- */
 
+/* The NUMA node of the page at @p, or -errno. */
+static int node_of(void *p)
+{
+	int status = -1;
+
+	if (syscall(SYS_move_pages, 0, 1, &p, NULL, &status, 0))
+		return -errno;
+	return status;
+}
+
+/* Ask the kernel to migrate the page at @p to @node; where it is then. */
+static int migrate_to(void *p, int node)
+{
+	int status = -1;
+
+	syscall(SYS_move_pages, 0, 1, &p, &node, &status, MPOL_MF_MOVE);
+	return node_of(p);
+}
+
 FDBOX_STAGE_FIXTURE(roundtrip_stage1);
 FDBOX_STAGE_FIXTURE(roundtrip_stage2);
 
@@ -271,8 +294,9 @@ TEST_F(roundtrip_stage2, device_running_and_data_landed)
 	const struct holder_status *st;
 	struct vdev v = { .container = -1, .group = -1, .fd = -1 };
 	char expect[32];
+	uint64_t phys;
 	uint8_t *mem;
-	int d, m;
+	int d, m, node;
 
 	ASSERT_EQ(0, find_pci(EDU_VENDOR, EDU_DEVICE, v.bdf, sizeof(v.bdf)));
 	EXPECT_TRUE(kmsg_has("kept running by the previous kernel: for vfio-pci, not reset"));
@@ -281,18 +305,25 @@ TEST_F(roundtrip_stage2, device_running_and_data_landed)
 
 	d = fdbox_attach("vfio");
 	ASSERT_LE(0, d);
-	/* The device first: its dependency, the memfd, is rebuilt for it. */
-	v.fd = fdbox_retrieve(d, "dev", 0);
-	ASSERT_LE(0, v.fd) TH_LOG("retrieve dev: %s", strerror(-v.fd));
+	/*
+	 * The memory first, while the device DMAs into it: a memfd others
+	 * depend on keeps its pages in place until the finish.
+	 */
 	m = fdbox_retrieve(d, "mem", 0);
 	ASSERT_LE(0, m) TH_LOG("retrieve mem: %s", strerror(-m));
-	ASSERT_EQ(0, fdbox_finish(d));
-	EXPECT_TRUE(kmsg_has("retrieved: running since the previous kernel, not reset"));
-
 	mem = mmap(NULL, NR_PAGES * PG, PROT_READ | PROT_WRITE, MAP_SHARED, m, 0);
 	ASSERT_NE(MAP_FAILED, mem);
 	ASSERT_EQ(0, fdbox_cmdline_get("fdbox_vfio.phys", expect, sizeof(expect)));
 	EXPECT_EQ(strtoull(expect, NULL, 16), phys_of(mem)) TH_LOG("not the same frames");
+	node = node_of(mem);
+	ASSERT_LE(0, node) TH_LOG("move_pages: %s", strerror(-node));
+	EXPECT_EQ(node, migrate_to(mem, !node)) TH_LOG("migrated before the device's retrieve");
+	EXPECT_EQ(strtoull(expect, NULL, 16), phys_of(mem));
+
+	v.fd = fdbox_retrieve(d, "dev", 0);
+	ASSERT_LE(0, v.fd) TH_LOG("retrieve dev: %s", strerror(-v.fd));
+	ASSERT_EQ(0, fdbox_finish(d));
+	EXPECT_TRUE(kmsg_has("retrieved: running since the previous kernel, not reset"));
 
 	/* The DMA started just before the kexec landed, and only there. */
 	st = (void *)(mem + P_STATUS * PG);
@@ -328,9 +359,23 @@ TEST_F(roundtrip_stage2, device_running_and_data_landed)
 	EXPECT_EQ(-1, fdbox_check(mem + P_DMA2 * PG, 0, EDU_LEN, SEED_A));
 	EXPECT_EQ(-1, fdbox_check(mem + P_DMA2 * PG, EDU_LEN, PG - EDU_LEN, SEED_D));
 
+	/* Finished, the device's own hold keeps its memory put. */
+	node = node_of(mem + P_DMA2 * PG);
+	ASSERT_LE(0, node) TH_LOG("move_pages: %s", strerror(-node));
+	phys = phys_of(mem + P_DMA2 * PG);
+	EXPECT_EQ(node, migrate_to(mem + P_DMA2 * PG, !node))
+		TH_LOG("a page the device DMAs into was migrated");
+	EXPECT_EQ(phys, phys_of(mem + P_DMA2 * PG));
+
+	close_vdev(&v);
+	EXPECT_TRUE(kmsg_has("closed: released"));
+	/* Quiet now, the device no longer holds the memory. */
+	EXPECT_EQ(!node, migrate_to(mem + P_DMA2 * PG, !node))
+		TH_LOG("still held after the device's close");
+	EXPECT_EQ(-1, fdbox_check(mem + P_DMA2 * PG, 0, EDU_LEN, SEED_A));
+
 	munmap(mem, NR_PAGES * PG);
 	close(m);
-	close_vdev(&v);
 	close(d);
 }
 
