@@ -566,27 +566,26 @@ int fdbox_folios_keep_start(struct fdbox_item *item)
  * @folio: a folio just restored at @index of the item's file
  * @index: its index
  *
- * Return: 0, or -ENOMEM (the folio is not kept).
+ * Cannot fail: the folio is in the file already, and a failure now would
+ * lose the whole file's contents.
  */
-int fdbox_folios_keep(struct fdbox_item *item, struct folio *folio, pgoff_t index)
+void fdbox_folios_keep(struct fdbox_item *item, struct folio *folio, pgoff_t index)
 {
 	struct xarray *kept = item->priv;
-	int err;
 
 	if (!kept)
-		return 0;
+		return;
 	folio_get(folio);
-	err = xa_err(xa_store(kept, index, folio, GFP_KERNEL));
-	if (err)
-		folio_put(folio);
-	return err;
+	xa_store(kept, index, folio, GFP_KERNEL | __GFP_NOFAIL);
 }
 
 /**
  * fdbox_folios_finish - let the folios kept for the dependents go
  * @item: the incoming item
  *
- * A memory handler's finish, and the cleanup of its failed retrieve.
+ * A memory handler's finish (at FDBOX_FINISH, or when the item, built
+ * for a dependent and never handed out, is discarded), and the cleanup
+ * of its failed retrieve.
  */
 void fdbox_folios_finish(struct fdbox_item *item)
 {

@@ -68,7 +68,7 @@ int fdbox_folios_restore(const struct fdbox_folios_in *in, unsigned int max_orde
 void fdbox_folios_release(const struct fdbox_folios_in *in);
 void fdbox_folios_discard(struct fdbox_item *item);
 int fdbox_folios_keep_start(struct fdbox_item *item);
-int fdbox_folios_keep(struct fdbox_item *item, struct folio *folio, pgoff_t index);
+void fdbox_folios_keep(struct fdbox_item *item, struct folio *folio, pgoff_t index);
 void fdbox_folios_finish(struct fdbox_item *item);
 
 /* A memfd's dentry name: "memfd:" and the name given to memfd_create(). */

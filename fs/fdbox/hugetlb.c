@@ -252,7 +252,7 @@ static int hugetlb_restore_folio(void *priv, phys_addr_t phys, unsigned int orde
 	/* Out of KHO now: failing here would lose the page's contents. */
 	err = hugetlb_insert_folio(r->file, folio, index, GFP_KERNEL | __GFP_NOFAIL);
 	if (!err)
-		err = fdbox_folios_keep(r->item, folio, index);
+		fdbox_folios_keep(r->item, folio, index);
 	folio_put(folio);
 	return err;
 }

@@ -208,7 +208,7 @@ static void fdbox_in_discard_item(struct fdbox_in_session *s,
 	fdbox_in_item_done(s, item);
 }
 
-/* The session ends: finish what was retrieved, release the rest. */
+/* The session ends: finish what was built, release the rest. */
 static void fdbox_in_end_session(struct fdbox_in_session *s)
 {
 	struct fdbox_in_item *item, *tmp;

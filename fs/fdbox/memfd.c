@@ -28,8 +28,11 @@
  * seals and mode; each preserved folio goes into it as it is, with its
  * order, at its index. Whatever cannot be restored is released. If other
  * items depend on the memfd (a device DMAing into it), each folio keeps
- * a reference of fdbox's until the session's finish, so that it stays at
- * the address the device was given (fdbox_folios_keep()).
+ * a reference of fdbox's until the item's finish (FDBOX_FINISH, or the
+ * discard of the memfd if it was built for a dependent and never handed
+ * out), so that it stays at the address the device was given
+ * (fdbox_folios_keep()). While kept, F_SEAL_WRITE cannot be added (EBUSY,
+ * as for any pinned page).
  *
  * Locking: the inode lock (i_rwsem) serializes deposit, freeze, thaw and
  * withdraw of a file against truncate and fallocate. fdbox calls all of
@@ -365,7 +368,7 @@ static int memfd_restore_folio(void *priv, phys_addr_t phys, unsigned int order,
 	 */
 	err = shmem_insert_folio(r->file, folio, index, GFP_KERNEL | __GFP_NOFAIL);
 	if (!err)
-		err = fdbox_folios_keep(r->item, folio, index);
+		fdbox_folios_keep(r->item, folio, index);
 	folio_put(folio);
 	return err;
 }

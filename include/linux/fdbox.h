@@ -19,7 +19,8 @@ struct file;
  * from deposit to the kexec (KHO keeps memory); *freeze* fixes what is
  * carried; *describe* writes it into the handover at the kexec;
  * *retrieve* is the incoming side, building a file again; *discard*
- * releases what is not retrieved; *finish* ends an incoming session.
+ * releases what is not retrieved; *finish* ends an item that was built,
+ * when its session ends (or, never handed out, it is discarded).
  */
 
 /**
