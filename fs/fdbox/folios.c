@@ -515,6 +515,192 @@ int fdbox_folios_restore(const struct fdbox_folios_in *in, unsigned int max_orde
 	return walk(in, &w);
 }
 
+/* Read one run; false if it is malformed on its own. */
+static bool run_decode(const struct fdbox_memfd_run *raw, unsigned int max_order,
+		       struct fdbox_run *run)
+{
+	u64 po = le64_to_cpu(raw->phys_order);
+	u64 in = le64_to_cpu(raw->index_nr);
+	u64 last_chunk;
+
+	run->order = po & FDBOX_MEMFD_ORDER_MASK;
+	run->down = po & FDBOX_MEMFD_RUN_DOWN;
+	run->shift = (po & FDBOX_MEMFD_SHIFT_MASK) >> FDBOX_MEMFD_SHIFT_SHIFT;
+	run->phys = po & ~FDBOX_MEMFD_FLAGS_MASK;
+	run->index = in & FDBOX_MEMFD_INDEX_MASK;
+	run->nr = (in >> FDBOX_MEMFD_INDEX_BITS) + 1;
+	last_chunk = ((run->nr - 1) >> run->shift) << run->shift;
+	/* A run going down must not wrap below 0; up has no chunks. */
+	return run->order <= max_order && PAGE_ALIGNED(run->phys) &&
+	       IS_ALIGNED(run->index, 1ULL << run->order) &&
+	       !(run->down && (run->phys >> (run->order + PAGE_SHIFT)) < last_chunk) &&
+	       !(!run->down && run->shift);
+}
+
+/**
+ * fdbox_run_folio - where a folio of a decoded run is
+ * @run: the run
+ * @j: the folio's number in it
+ *
+ * Return: its physical address.
+ */
+u64 fdbox_run_folio(const struct fdbox_run *run, u64 j)
+{
+	return run_folio_phys(run->phys, run->order, run->down, run->shift, j);
+}
+
+/**
+ * fdbox_runs_alloc - make room for the runs of an item, before taking them
+ * @in: the item's runs, as found in its node
+ * @runs: gets the room
+ *
+ * Touches nothing of the handover: failing here leaves the item as it was.
+ *
+ * Return: 0, or -ENOMEM.
+ */
+int fdbox_runs_alloc(const struct fdbox_folios_in *in, struct fdbox_runs *runs)
+{
+	unsigned long nr = in->nr_runs;
+	unsigned int b;
+
+	for (b = 0; b < in->nr_blocks; b++)
+		nr += min_t(u32, le32_to_cpu(in->blocks[b].nr_runs), FDBOX_MEMFD_BLOCK_RUNS);
+	memset(runs, 0, sizeof(*runs));
+	runs->run = kvmalloc_array(max(nr, 1UL), sizeof(*runs->run), GFP_KERNEL | __GFP_NOWARN);
+	return runs->run ? 0 : -ENOMEM;
+}
+
+/**
+ * fdbox_runs_release - give every folio of decoded runs to the page allocator
+ * @runs: decoded runs whose folios were not restored
+ */
+void fdbox_runs_release(const struct fdbox_runs *runs)
+{
+	unsigned long r;
+	u64 j;
+
+	for (r = 0; r < runs->nr_runs; r++) {
+		for (j = 0; j < runs->run[r].nr; j++) {
+			kho_release_folio(fdbox_run_folio(&runs->run[r], j));
+			cond_resched();
+		}
+	}
+}
+
+/*
+ * Decode @nr runs after those already in @runs. Once one is malformed
+ * (*@ok false) the others are still added if they make sense alone, for
+ * their folios to be released; KHO checks each before it frees it.
+ */
+static void runs_add(struct fdbox_runs *runs, const struct fdbox_memfd_run *raw,
+		     unsigned long nr, unsigned int max_order, pgoff_t end, bool *ok)
+{
+	unsigned long i;
+
+	for (i = 0; i < nr; i++) {
+		struct fdbox_run *run = &runs->run[runs->nr_runs];
+		const struct fdbox_run *prev = runs->nr_runs ? run - 1 : NULL;
+		pgoff_t next = prev ? prev->index + (prev->nr << prev->order) : 0;
+
+		if (!run_decode(&raw[i], max_order, run)) {
+			*ok = false;
+			continue;
+		}
+		if (run->index < next || run->index > end ||
+		    run->nr > (end - run->index) >> run->order)
+			*ok = false;
+		run->first = runs->nr_folios;
+		runs->nr_folios += run->nr;
+		runs->nr_pages += run->nr << run->order;
+		runs->nr_runs++;
+	}
+}
+
+/**
+ * fdbox_runs_take - decode and check the runs of an item, in file order
+ * @in: the item's runs, as found in its node
+ * @max_order: the largest folio order its handler takes
+ * @end: the file's size in pages: every folio must end before it
+ * @runs: from fdbox_runs_alloc(); filled
+ *
+ * The blocks of runs go back to the page allocator. The folios are not
+ * touched: the caller restores each (fdbox_run_folio()), and frees
+ * @runs (fdbox_runs_free()).
+ *
+ * Return: 0; or -EINVAL after one log line, when the runs are
+ * malformed: then the folios of every run that makes sense alone were
+ * released, the others stay reserved, and @runs is freed.
+ */
+int fdbox_runs_take(const struct fdbox_folios_in *in, unsigned int max_order,
+		    pgoff_t end, struct fdbox_runs *runs)
+{
+	unsigned int b;
+	bool ok = true;
+
+	runs_add(runs, in->runs, in->nr_runs, max_order, end, &ok);
+	for (b = 0; b < in->nr_blocks; b++) {
+		u64 bphys = le64_to_cpu(in->blocks[b].phys);
+		u32 nr = le32_to_cpu(in->blocks[b].nr_runs);
+		const struct fdbox_memfd_run *raw;
+		size_t bytes = block_bytes(nr);
+
+		if (!nr || nr > FDBOX_MEMFD_BLOCK_RUNS || kho_restore_phys(bphys, bytes)) {
+			ok = false;
+			continue;
+		}
+		raw = phys_to_virt(bphys);
+		if (crc32_le(~0, (const u8 *)raw, nr * sizeof(*raw)) ==
+		    le32_to_cpu(in->blocks[b].crc))
+			runs_add(runs, raw, nr, max_order, end, &ok);
+		else
+			ok = false;
+		free_pages_exact((void *)raw, bytes);
+	}
+	if (ok)
+		return 0;
+	pr_err("an item's runs are malformed; the pages of those that make sense are released, the others stay reserved\n");
+	fdbox_runs_release(runs);
+	fdbox_runs_free(runs);
+	return -EINVAL;
+}
+
+/**
+ * fdbox_runs_find - the run holding the page at an index of the file
+ * @runs: decoded runs
+ * @index: the page's index
+ *
+ * Return: the run, or NULL if @index is a hole.
+ */
+const struct fdbox_run *fdbox_runs_find(const struct fdbox_runs *runs, pgoff_t index)
+{
+	unsigned long lo = 0, hi = runs->nr_runs;
+
+	/* The runs go up in the file and do not overlap. */
+	while (lo < hi) {
+		unsigned long mid = lo + (hi - lo) / 2;
+		const struct fdbox_run *run = &runs->run[mid];
+
+		if (index < run->index)
+			hi = mid;
+		else if (index - run->index >= run->nr << run->order)
+			lo = mid + 1;
+		else
+			return run;
+	}
+	return NULL;
+}
+
+/**
+ * fdbox_runs_free - free decoded runs
+ * @runs: from fdbox_runs_alloc()
+ */
+void fdbox_runs_free(struct fdbox_runs *runs)
+{
+	kvfree(runs->run);
+	runs->run = NULL;
+	runs->nr_runs = 0;
+}
+
 /**
  * fdbox_folios_discard - release every folio an item node describes
  * @item: the incoming item

@@ -62,6 +62,48 @@ struct fdbox_folios_in {
 typedef int (*fdbox_folio_restore_fn)(void *priv, phys_addr_t phys,
 				      unsigned int order, pgoff_t index);
 
+/**
+ * struct fdbox_run - one run of an incoming item, decoded and checked
+ * @phys: where its first folio is
+ * @index: the file index of its first folio
+ * @nr: how many folios it has
+ * @first: the number of its first folio among the item's
+ * @order: the order of its folios
+ * @shift: a run going down does so in chunks of 2^@shift folios
+ * @down: it goes down in memory
+ */
+struct fdbox_run {
+	u64 phys;
+	u64 index;
+	u64 nr;
+	unsigned long first;
+	u8 order;
+	u8 shift;
+	bool down;
+};
+
+/**
+ * struct fdbox_runs - the runs of an incoming item, in file order
+ * @run: the runs
+ * @nr_runs: how many
+ * @nr_folios: how many folios they hold
+ * @nr_pages: how many base pages
+ */
+struct fdbox_runs {
+	struct fdbox_run *run;
+	unsigned long nr_runs;
+	unsigned long nr_folios;
+	unsigned long nr_pages;
+};
+
+int fdbox_runs_alloc(const struct fdbox_folios_in *in, struct fdbox_runs *runs);
+int fdbox_runs_take(const struct fdbox_folios_in *in, unsigned int max_order,
+		    pgoff_t end, struct fdbox_runs *runs);
+u64 fdbox_run_folio(const struct fdbox_run *run, u64 j);
+const struct fdbox_run *fdbox_runs_find(const struct fdbox_runs *runs, pgoff_t index);
+void fdbox_runs_release(const struct fdbox_runs *runs);
+void fdbox_runs_free(struct fdbox_runs *runs);
+
 bool fdbox_folios_parse(const void *fdt, int node, struct fdbox_folios_in *in);
 int fdbox_folios_restore(const struct fdbox_folios_in *in, unsigned int max_order,
 			 pgoff_t end, fdbox_folio_restore_fn restore, void *priv);

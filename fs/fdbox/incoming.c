@@ -17,12 +17,14 @@
  * session (FDBOX_ATTACH) and then retrieve its items (FDBOX_RETRIEVE):
  * the item's handler builds a new file from the same memory.
  * FDBOX_FINISH ends the session: every item not retrieved is released
- * and the session goes away. Closing the file without it only detaches:
- * the items not retrieved wait for the next attach, so that a VMM that
- * dies halfway loses nothing; a session with nothing left waiting ends at
- * the close. Sessions nobody attaches stay listed until
- * FDBOX_DISCARD_SESSION releases them, or until the next kexec, which
- * does not carry them (and says so): no memory is kept longer than that.
+ * and the session goes away. It first waits for the restores still under
+ * way after their retrieve returned (fdbox_restore_begin()). Closing the
+ * file without it only detaches: the items not retrieved wait for the
+ * next attach, so that a VMM that dies halfway loses nothing; a session
+ * with nothing left waiting ends at the close. Sessions nobody attaches
+ * stay listed until FDBOX_DISCARD_SESSION releases them, or until the
+ * next kexec, which does not carry them (and says so): no memory is kept
+ * longer than that.
  *
  * An item that depends on others (its node's "depends") is retrieved
  * after them: retrieving it first builds those it depends on, which stay
@@ -58,6 +60,7 @@
 #include <linux/mutex.h>
 #include <linux/slab.h>
 #include <linux/vmalloc.h>
+#include <linux/wait.h>
 
 #include "internal.h"
 #include <trace/events/fdbox.h>
@@ -644,6 +647,33 @@ static void fdbox_in_detach(struct fdbox_in_session *s)
 			    s->name, s->nr_items);
 }
 
+/* Restores going on after their retrieve returned: FDBOX_FINISH waits. */
+static atomic_t fdbox_restores = ATOMIC_INIT(0);
+static DECLARE_WAIT_QUEUE_HEAD(fdbox_restores_wq);
+
+/**
+ * fdbox_restore_begin - a retrieve returned with work still under way
+ *
+ * A handler whose retrieve hands out a file before all of its state is
+ * back (a memfd filled on demand) calls this before it returns, and
+ * fdbox_restore_end() once the work is done. FDBOX_FINISH waits for all
+ * of them, so that after it everything the previous kernel handed over
+ * is in a file or released.
+ */
+void fdbox_restore_begin(void)
+{
+	atomic_inc(&fdbox_restores);
+}
+
+/**
+ * fdbox_restore_end - the work fdbox_restore_begin() announced is done
+ */
+void fdbox_restore_end(void)
+{
+	if (atomic_dec_and_test(&fdbox_restores))
+		wake_up_all(&fdbox_restores_wq);
+}
+
 /* FDBOX_FINISH: the attached session is done; release what is left. */
 static int fdbox_finish(struct fdbox_reader *r)
 {
@@ -918,6 +948,11 @@ static long fdbox_deserialize_ioctl(struct file *file, unsigned int cmd,
 		return fdbox_list_sessions(arg);
 	if (cmd == FDBOX_LIST)
 		return fdbox_in_list(r, arg);
+
+	/* Outside fdbox_in_lock, which other readers need meanwhile. */
+	if (cmd == FDBOX_FINISH &&
+	    wait_event_killable(fdbox_restores_wq, !atomic_read(&fdbox_restores)))
+		return -EINTR;
 
 	mutex_lock(&fdbox_in_lock);
 	switch (cmd) {

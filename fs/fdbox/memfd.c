@@ -26,13 +26,16 @@
  *
  * Restore, in the next kernel: a new memfd with the same name, size,
  * seals and mode; each preserved folio goes into it as it is, with its
- * order, at its index. Whatever cannot be restored is released. If other
- * items depend on the memfd (a device DMAing into it), each folio keeps
- * a reference of fdbox's until the item's finish (FDBOX_FINISH, or the
- * discard of the memfd if it was built for a dependent and never handed
- * out), so that it stays at the address the device was given
- * (fdbox_folios_keep()). While kept, F_SEAL_WRITE cannot be added (EBUSY,
- * as for any pinned page).
+ * order, at its index: on demand and in the background, after retrieve
+ * has returned (memfd_fill.c). Malformed runs fail the retrieve, and
+ * what they describe is released. A deposit of a retrieved memfd waits
+ * until all its folios are back. If other items depend on the memfd (a
+ * device DMAing into it), every folio is back before retrieve returns,
+ * and each keeps a reference of fdbox's until the item's finish
+ * (FDBOX_FINISH, or the discard of the memfd if it was built for a
+ * dependent and never handed out), so that it stays at the address the
+ * device was given (fdbox_folios_keep()). While kept, F_SEAL_WRITE
+ * cannot be added (EBUSY, as for any pinned page).
  *
  * Locking: the inode lock (i_rwsem) serializes deposit, freeze, thaw and
  * withdraw of a file against truncate and fallocate. fdbox calls all of
@@ -55,10 +58,14 @@
 #include <linux/slab.h>
 
 #include "folios.h"
+#include "memfd_fill.h"
 #include "internal.h"
 
 #define MEMFD_SEALS	(F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | \
 			 F_SEAL_WRITE | F_SEAL_FUTURE_WRITE | F_SEAL_EXEC)
+
+/* Fewer folios are put back before retrieve returns (memfd_fill.c). */
+#define MEMFD_FILL_MIN_FOLIOS	512
 
 struct fdbox_memfd {
 	struct fdbox_folios folios;
@@ -242,6 +249,10 @@ static int memfd_preserve(struct fdbox_item *item)
 	struct fdbox_memfd *m;
 	int err;
 
+	/* Retrieved in this kernel, it may be taking its pages back still. */
+	err = shmem_wait_filler(inode);
+	if (err)
+		return err;
 	m = kzalloc(sizeof(*m), GFP_KERNEL);
 	if (!m)
 		return -ENOMEM;
@@ -341,42 +352,11 @@ static void memfd_info(struct fdbox_item *item, struct fdbox_sizes *sz)
 	sz->metadata = fdbox_folios_metadata(&m->folios);
 }
 
-/* An incoming memfd being rebuilt. */
-struct memfd_restore {
-	struct fdbox_item *item;
-	struct file *file;
-};
-
-/* Put one preserved folio back at its place in the file. */
-static int memfd_restore_folio(void *priv, phys_addr_t phys, unsigned int order,
-			       pgoff_t index)
-{
-	struct memfd_restore *r = priv;
-	struct folio *folio;
-	int err;
-
-	folio = kho_restore_folio(phys);
-	if (!folio)
-		return -EINVAL;
-	if (folio_order(folio) != order) {
-		folio_put(folio);
-		return -EINVAL;
-	}
-	/*
-	 * The folio is out of KHO now: failing to index it would lose its
-	 * contents, and a retry could not take it again.
-	 */
-	err = shmem_insert_folio(r->file, folio, index, GFP_KERNEL | __GFP_NOFAIL);
-	if (!err)
-		fdbox_folios_keep(r->item, folio, index);
-	folio_put(folio);
-	return err;
-}
-
 static struct file *memfd_retrieve(struct fdbox_item *item, bool *untouched)
 {
-	struct memfd_restore r = { .item = item };
+	u64 preserved = fdbox_fdt_u64(item->fdt, item->node, "preserved");
 	struct fdbox_memfile d;
+	struct fdbox_runs runs;
 	struct file *file;
 	char *fullname;
 	int err;
@@ -386,34 +366,62 @@ static struct file *memfd_retrieve(struct fdbox_item *item, bool *untouched)
 		return ERR_PTR(err);
 	/* Failing here leaves the memory alone, for another try. */
 	*untouched = true;
-	if (fdbox_folios_keep_start(item))
+	if (fdbox_runs_alloc(&d.in, &runs))
 		return ERR_PTR(-ENOMEM);
-	fullname = kasprintf(GFP_KERNEL, MFD_PREFIX "%s", d.name);
-	if (!fullname) {
-		fdbox_folios_finish(item);
+	if (fdbox_folios_keep_start(item)) {
+		fdbox_runs_free(&runs);
 		return ERR_PTR(-ENOMEM);
 	}
-	file = shmem_file_setup(fullname, d.size, VM_NORESERVE);
+	fullname = kasprintf(GFP_KERNEL, MFD_PREFIX "%s", d.name);
+	file = fullname ? shmem_file_setup(fullname, d.size, VM_NORESERVE) : ERR_PTR(-ENOMEM);
 	kfree(fullname);
+	/* Every block at once: short of them, nothing is put in. */
+	if (!IS_ERR(file)) {
+		err = shmem_reserve_blocks(file_inode(file), preserved >> PAGE_SHIFT);
+		if (err) {
+			fput(file);
+			file = ERR_PTR(err);
+		}
+	}
 	if (IS_ERR(file)) {
 		fdbox_folios_finish(item);
+		fdbox_runs_free(&runs);
 		return file;
 	}
 	*untouched = false;
 	file->f_mode |= FMODE_LSEEK | FMODE_PREAD | FMODE_PWRITE;
 	file->f_flags |= O_LARGEFILE;
-
-	r.file = file;
-	err = fdbox_folios_restore(&d.in, MAX_PAGECACHE_ORDER, DIV_ROUND_UP(d.size, PAGE_SIZE),
-				   memfd_restore_folio, &r);
-	if (err) {
-		fdbox_folios_finish(item);
-		fput(file);
-		return ERR_PTR(err);
-	}
 	file_inode(file)->i_mode = (file_inode(file)->i_mode & ~0777) | d.mode;
 	SHMEM_I(file_inode(file))->seals = d.seals;
+
+	err = fdbox_runs_take(&d.in, MAX_PAGECACHE_ORDER, DIV_ROUND_UP(d.size, PAGE_SIZE),
+			      &runs);
+	if (!err && (preserved & ~PAGE_MASK || runs.nr_pages != preserved >> PAGE_SHIFT)) {
+		pr_err("a memfd's runs hold %lu pages, not the %llu bytes it says; released\n",
+		       runs.nr_pages, preserved);
+		fdbox_runs_release(&runs);
+		fdbox_runs_free(&runs);
+		err = -EINVAL;
+	}
+	if (err) {
+		shmem_unreserve_blocks(file_inode(file), preserved >> PAGE_SHIFT);
+		goto fail;
+	}
+	/*
+	 * A device depending on the memfd finds every page in place; a small
+	 * file is put back faster than a fill can be set up and torn down.
+	 */
+	if (item->dependents || runs.nr_folios < MEMFD_FILL_MIN_FOLIOS ||
+	    memfd_fill_start(file, &runs))
+		err = memfd_fill_now(item, file, &runs);
+	if (err)
+		goto fail;
 	return file;
+
+fail:
+	fdbox_folios_finish(item);
+	fput(file);
+	return ERR_PTR(err);
 }
 
 static struct fdbox_handler memfd_handler = {

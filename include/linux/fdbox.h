@@ -149,6 +149,8 @@ int fdbox_item_depend(struct fdbox_item *item, struct file *file);
 int fdbox_item_use(struct fdbox_item *item, struct fdbox_participant *p);
 struct file *fdbox_item_dependency(struct fdbox_item *item, unsigned int i);
 int fdbox_participant_find(const char *compatible, const void **fdt);
+void fdbox_restore_begin(void);
+void fdbox_restore_end(void);
 #else
 static inline int fdbox_register_handler(struct fdbox_handler *handler)
 {

@@ -90,6 +90,30 @@ TRACE_EVENT(fdbox_handover_end,
 	    TP_printk("items=%u err=%d", __entry->nr_items, __entry->err)
 );
 
+/* A retrieved memfd taking its folios back (fs/fdbox/memfd_fill.c). */
+TRACE_EVENT(fdbox_fill_start,
+	    TP_PROTO(unsigned long ino, unsigned long nr_folios),
+	    TP_ARGS(ino, nr_folios),
+	    TP_STRUCT__entry(__field(unsigned long, ino)
+			     __field(unsigned long, nr_folios)),
+	    TP_fast_assign(__entry->ino = ino;
+			   __entry->nr_folios = nr_folios;),
+	    TP_printk("ino=%lu folios=%lu", __entry->ino, __entry->nr_folios)
+);
+
+TRACE_EVENT(fdbox_fill_end,
+	    TP_PROTO(unsigned long ino, unsigned long on_demand, unsigned long lost),
+	    TP_ARGS(ino, on_demand, lost),
+	    TP_STRUCT__entry(__field(unsigned long, ino)
+			     __field(unsigned long, on_demand)
+			     __field(unsigned long, lost)),
+	    TP_fast_assign(__entry->ino = ino;
+			   __entry->on_demand = on_demand;
+			   __entry->lost = lost;),
+	    TP_printk("ino=%lu on_demand=%lu lost=%lu", __entry->ino,
+		      __entry->on_demand, __entry->lost)
+);
+
 #endif /* _TRACE_FDBOX_H */
 
 /* This part must be outside protection */

@@ -11,6 +11,12 @@
  *                 one crosses the kexec with its huge folios
  * sparse          holes stay holes: allocated blocks and data map equal;
  *                 fallocated pages arrive as zeros
+ * fill            retrieved memfds take their pages back on demand: read
+ *                 at once by read() and by two faulting threads, deposited
+ *                 again at once, closed at once, truncated: same bytes,
+ *                 same pages, and every page back after FDBOX_FINISH; a
+ *                 retrieve short of commit (strict overcommit) fails with
+ *                 ENOSPC and the memfd is retrieved whole after
  * seals           seals kept and enforced
  * name            memfd names kept
  * write_after_deposit  writes after the deposit, into pages and holes,
@@ -30,6 +36,7 @@
  *                 every session stays as it was
  */
 #define _GNU_SOURCE
+#include <pthread.h>
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/reboot.h>
@@ -783,15 +790,207 @@ TEST_F(sparse_stage2, holes_stay_holes)
 	ASSERT_LE(0, m);
 	ASSERT_EQ(0, fstat(m, &st));
 	EXPECT_EQ(SPARSE_SIZE, st.st_size);
-	EXPECT_EQ(atoll(blocks), st.st_blocks) TH_LOG("allocated blocks differ");
+	/* SEEK_DATA waits for every page to be back: st_blocks is whole after. */
 	snprintf(got, sizeof(got), "%llx", (unsigned long long)data_map(m, SPARSE_SIZE));
 	EXPECT_STREQ(map_hash, got) TH_LOG("data/hole map differs");
+	ASSERT_EQ(0, fstat(m, &st));
+	EXPECT_EQ(atoll(blocks), st.st_blocks) TH_LOG("allocated blocks differ");
 	map = mmap(NULL, SPARSE_SIZE, PROT_READ, MAP_SHARED, m, 0);
 	ASSERT_NE(MAP_FAILED, map);
 	EXPECT_EQ(-1, sparse_check(map));
 	munmap(map, SPARSE_SIZE);
 	close(m);
 	close(d);
+}
+
+/* ---- fill: pages come back on demand, whoever touches them first ---- */
+
+#define FILL_SIZE	(128 * MiB)
+#define FILL_HOLE	(64 * MiB)	/* and 16 MiB after it: never written */
+#define FILL_SMALL	(32 * MiB)
+#define KHO_IN		"/sys/kernel/debug/kho/in/stats"
+
+FDBOX_STAGE_FIXTURE(fill_stage1);
+FDBOX_STAGE_FIXTURE(fill_stage2);
+
+/* Check @map from @end down to @start, a page at a time: the bad offset, or -1. */
+static long check_down(const char *map, size_t start, size_t end, uint64_t seed)
+{
+	size_t off;
+
+	for (off = end; off > start; off -= 4096)
+		if (fdbox_check(map, off - 4096, 4096, seed) != -1)
+			return off - 4096;
+	return -1;
+}
+
+struct fill_reader {
+	const char *map;
+	size_t start, end;
+	long bad;
+};
+
+static void *fill_read(void *arg)
+{
+	struct fill_reader *r = arg;
+
+	r->bad = check_down(r->map, r->start, r->end, SEED + 'f');
+	return NULL;
+}
+
+#define FILL_TRACE	"/sys/kernel/debug/tracing"
+
+static int write_file(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY | O_TRUNC), err = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, val, strlen(val)) < 0)
+		err = -errno;
+	close(fd);
+	return err;
+}
+
+/*
+ * Sum the fdbox_fill_end events traced: folios a lookup put back, and
+ * folios lost. The number of fills, or -1.
+ */
+static int fill_traced(long *on_demand, long *lost)
+{
+	FILE *f = fopen(FILL_TRACE "/trace", "r");
+	char line[512], *p;
+	int fills = 0;
+	long d, l;
+
+	if (!f)
+		return -1;
+	*on_demand = *lost = 0;
+	while (fgets(line, sizeof(line), f)) {
+		p = strstr(line, "fdbox_fill_end:");
+		if (p && sscanf(p, "fdbox_fill_end: ino=%*u on_demand=%ld lost=%ld", &d, &l) == 2) {
+			*on_demand += d;
+			*lost += l;
+			fills++;
+		}
+	}
+	fclose(f);
+	return fills;
+}
+
+TEST_F_TIMEOUT(fill_stage1, deposit, 300)
+{
+	char args[128];
+	void *map;
+	int s, m, small;
+
+	ASSERT_EQ(0, set_shmem_thp("never"));
+	m = fdbox_memfd("fill", MFD_CLOEXEC, FILL_SIZE, &map);
+	ASSERT_LE(0, m);
+	fdbox_fill(map, 0, FILL_HOLE, SEED + 'f');
+	fdbox_fill(map, FILL_HOLE + 16 * MiB, FILL_SIZE - FILL_HOLE - 16 * MiB, SEED + 'f');
+	s = fdbox_session("fill");
+	ASSERT_LE(0, s);
+	ASSERT_EQ(0, fdbox_deposit(s, m, "f"));
+	small = pattern_memfd("redeposit", FILL_SMALL, SEED + 'g');
+	ASSERT_LE(0, small);
+	ASSERT_EQ(0, fdbox_deposit(s, small, "g"));
+	small = pattern_memfd("closed", FILL_SMALL, SEED + 'h');
+	ASSERT_LE(0, small);
+	ASSERT_EQ(0, fdbox_deposit(s, small, "h"));
+	snprintf(args, sizeof(args), "fdbox.pfns=%llx",
+		 (unsigned long long)fdbox_pfn_hash(map, FILL_HOLE));
+	ASSERT_GT(fdbox_hold_forever(), 0);
+	ASSERT_EQ(0, fdbox_next_load(args));
+}
+
+TEST_F_TIMEOUT(fill_stage2, every_reader_sees_its_pages, 300)
+{
+	struct fill_reader r[2];
+	pthread_t t[2];
+	char want[64], got[64];
+	uint64_t page[512];
+	long on_demand = 0, lost = 0;
+	void *map;
+	int d, m, g, h, s, i;
+
+	ASSERT_EQ(0, write_file(FILL_TRACE "/trace", ""));
+	ASSERT_EQ(0, write_file(FILL_TRACE "/events/fdbox/fdbox_fill_end/enable", "1"));
+	d = fdbox_attach("fill");
+	ASSERT_LE(0, d);
+
+	/* Short of commit: the retrieve fails before it touches anything. */
+	ASSERT_EQ(0, write_file("/proc/sys/vm/overcommit_ratio", "0"));
+	ASSERT_EQ(0, write_file("/proc/sys/vm/overcommit_memory", "2"));
+	EXPECT_EQ(-ENOSPC, fdbox_retrieve(d, "h", 0));
+	ASSERT_EQ(0, write_file("/proc/sys/vm/overcommit_memory", "0"));
+	ASSERT_EQ(0, write_file("/proc/sys/vm/overcommit_ratio", "50"));
+
+	/* Closed at once: the file goes once its pages are back. */
+	h = fdbox_retrieve(d, "h", 0);
+	ASSERT_LE(0, h);
+	close(h);
+
+	/* Deposited again at once: the deposit waits for every page. */
+	g = fdbox_retrieve(d, "g", 0);
+	ASSERT_LE(0, g);
+	s = fdbox_session("again");
+	ASSERT_LE(0, s);
+	EXPECT_EQ(0, fdbox_deposit(s, g, "g"));
+	map = mmap(NULL, FILL_SMALL, PROT_READ, MAP_SHARED, g, 0);
+	ASSERT_NE(MAP_FAILED, map);
+	EXPECT_EQ(-1, fdbox_check(map, 0, FILL_SMALL, SEED + 'g'));
+	munmap(map, FILL_SMALL);
+	close(s);
+	close(g);
+
+	/* Read at once, from the end, by read() and two faulting threads. */
+	m = fdbox_retrieve(d, "f", 0);
+	ASSERT_LE(0, m);
+	ASSERT_EQ(sizeof(page), pread(m, page, sizeof(page), FILL_SIZE - sizeof(page)));
+	for (i = 0; i < (int)(sizeof(page) / 8); i++)
+		if (page[i] != fdbox_mix((SEED + 'f') ^ ((FILL_SIZE - sizeof(page)) / 8 + i)))
+			break;
+	EXPECT_EQ(sizeof(page) / 8, i) TH_LOG("read(): word %d of the last page differs", i);
+	map = mmap(NULL, FILL_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, m, 0);
+	ASSERT_NE(MAP_FAILED, map);
+	r[0] = (struct fill_reader){ .map = map, .start = FILL_HOLE + 16 * MiB, .end = FILL_SIZE };
+	r[1] = (struct fill_reader){ .map = map, .start = 0, .end = FILL_HOLE };
+	for (i = 0; i < 2; i++)
+		ASSERT_EQ(0, pthread_create(&t[i], NULL, fill_read, &r[i]));
+	for (i = 0; i < 2; i++) {
+		pthread_join(t[i], NULL);
+		EXPECT_EQ(-1, r[i].bad) TH_LOG("reader %d: page at %ld differs", i, r[i].bad);
+	}
+	/* The very pages of the previous kernel, whoever put them back. */
+	ASSERT_EQ(0, fdbox_cmdline_get("fdbox.pfns", want, sizeof(want)));
+	snprintf(got, sizeof(got), "%llx", (unsigned long long)fdbox_pfn_hash(map, FILL_HOLE));
+	EXPECT_STREQ(want, got);
+
+	/* The hole is still one; a size change waits, then works as ever. */
+	EXPECT_EQ(FILL_HOLE + 16 * MiB, lseek(m, FILL_HOLE, SEEK_DATA));
+	EXPECT_EQ(FILL_HOLE, lseek(m, 0, SEEK_HOLE));
+	ASSERT_EQ(sizeof(page), pread(m, page, sizeof(page), FILL_HOLE));
+	for (i = 0; i < (int)(sizeof(page) / 8) && !page[i]; i++)
+		;
+	EXPECT_EQ(sizeof(page) / 8, i) TH_LOG("the hole has data");
+	EXPECT_EQ(0, ftruncate(m, FILL_SIZE / 2));
+	EXPECT_EQ(0, ftruncate(m, FILL_SIZE));
+	EXPECT_EQ(-1, check_down(map, 0, FILL_HOLE, SEED + 'f'));
+	EXPECT_EQ(0, ((char *)map)[FILL_SIZE - 1]) TH_LOG("truncated data came back");
+	munmap(map, FILL_SIZE);
+	close(m);
+
+	/* FINISH waits for the fills: KHO has given every page back. */
+	EXPECT_EQ(0, fdbox_finish(d));
+	close(d);
+	EXPECT_EQ(fdbox_stat(KHO_IN, "preserved_bytes"),
+		  fdbox_stat(KHO_IN, "restored_bytes") + fdbox_stat(KHO_IN, "released_bytes"));
+	/* Three fills, none lost; the readers came first to some folios. */
+	EXPECT_EQ(3, fill_traced(&on_demand, &lost));
+	EXPECT_EQ(0, lost);
+	EXPECT_LT(0, on_demand) TH_LOG("every folio was back before anyone looked");
+	ksft_print_msg("folios put back on demand: %ld\n", on_demand);
 }
 
 /* ---- seals ---- */
