@@ -949,12 +949,20 @@ static long fdbox_deserialize_ioctl(struct file *file, unsigned int cmd,
 	if (cmd == FDBOX_LIST)
 		return fdbox_in_list(r, arg);
 
-	/* Outside fdbox_in_lock, which other readers need meanwhile. */
-	if (cmd == FDBOX_FINISH &&
-	    wait_event_killable(fdbox_restores_wq, !atomic_read(&fdbox_restores)))
-		return -EINTR;
-
-	mutex_lock(&fdbox_in_lock);
+	/*
+	 * FDBOX_FINISH waits for the restores under way outside the lock,
+	 * which they may need, and checks again under it, which any retrieve
+	 * that starts one holds.
+	 */
+	for (;;) {
+		if (cmd == FDBOX_FINISH &&
+		    wait_event_killable(fdbox_restores_wq, !atomic_read(&fdbox_restores)))
+			return -EINTR;
+		mutex_lock(&fdbox_in_lock);
+		if (cmd != FDBOX_FINISH || !atomic_read(&fdbox_restores))
+			break;
+		mutex_unlock(&fdbox_in_lock);
+	}
 	switch (cmd) {
 	case FDBOX_ATTACH:
 		ret = fdbox_attach(r, arg, false);

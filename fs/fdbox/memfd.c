@@ -413,9 +413,7 @@ static struct file *memfd_retrieve(struct fdbox_item *item, bool *untouched)
 	 */
 	if (item->dependents || runs.nr_folios < MEMFD_FILL_MIN_FOLIOS ||
 	    memfd_fill_start(file, &runs))
-		err = memfd_fill_now(item, file, &runs);
-	if (err)
-		goto fail;
+		memfd_fill_now(item, file, &runs);
 	return file;
 
 fail:

@@ -13,7 +13,8 @@
  * the file. So a retrieved memfd is returned with its runs decoded and
  * checked but its page cache empty, and a filler (struct shmem_filler):
  * a lookup that finds no page at an index asks it, and the folio
- * preserved for that index goes back on the spot. A work item puts back
+ * preserved for that index goes back on the spot, with those that follow
+ * it up to 64 KiB (what fault-around maps at once). A work item puts back
  * the others in file order, then removes the filler; until then it
  * holds the file open. Each folio has a claimed bit and a done bit:
  * whoever claims it puts it back, the others wait for done.
@@ -32,8 +33,8 @@
  * (memfd_fill_now()).
  *
  * The file's blocks are reserved for every page before the retrieve
- * touches anything (shmem_reserve_blocks()), so that a file system or
- * commit limit too small fails the retrieve, not a fill halfway.
+ * touches anything (shmem_reserve_blocks()): once, and not by a fill
+ * halfway.
  *
  * A folio KHO does not give back (a handover whose runs and KHO's own
  * record disagree) is lost: its index reads as a hole, its blocks are
@@ -63,6 +64,9 @@
 
 #include "folios.h"
 #include "memfd_fill.h"
+
+/* What a fault puts back: as much as fault-around maps by default. */
+#define FILL_AHEAD_PAGES	16
 
 /**
  * struct memfd_fill - a memfd whose folios are still coming back
@@ -151,11 +155,22 @@ static int memfd_fill_index(struct shmem_filler *filler, pgoff_t index)
 {
 	struct memfd_fill *fill = container_of(filler, struct memfd_fill, filler);
 	const struct fdbox_run *run = fdbox_runs_find(&fill->runs, index);
+	unsigned long n, ahead, end;
+	int ret;
 
 	if (!run)
 		return 0;
-	return fill_claimed(fill, run, run->first + ((index - run->index) >> run->order),
-			    true);
+	n = run->first + ((index - run->index) >> run->order);
+	ret = fill_claimed(fill, run, n, true);
+	/*
+	 * A fault maps the pages around it that are in the page cache
+	 * (fault-around): put back those that follow in the run too, so
+	 * that one fault maps them all.
+	 */
+	end = min(run->first + run->nr, n + (FILL_AHEAD_PAGES >> run->order));
+	for (ahead = n + 1; ret > 0 && ahead < end && !test_bit(ahead, fill->claimed); ahead++)
+		fill_claimed(fill, run, ahead, true);
+	return ret;
 }
 
 static void memfd_fill_free(struct memfd_fill *fill)
@@ -163,6 +178,16 @@ static void memfd_fill_free(struct memfd_fill *fill)
 	kvfree(fill->claimed);
 	fdbox_runs_free(&fill->runs);
 	kfree(fill);
+}
+
+/* Log and give back the blocks of the pages of a memfd that did not come. */
+static void fill_lost(struct inode *inode, unsigned long lost)
+{
+	if (!lost)
+		return;
+	shmem_unreserve_blocks(inode, lost);
+	pr_err("%lu pages of a memfd could not be put back (not preserved memory); their places read as holes\n",
+	       lost);
 }
 
 static void memfd_fill_work(struct work_struct *work)
@@ -187,11 +212,7 @@ static void memfd_fill_work(struct work_struct *work)
 
 	lost = atomic_long_read(&fill->lost_pages);
 	trace_fdbox_fill_end(inode->i_ino, atomic_long_read(&fill->on_demand), lost);
-	if (lost) {
-		shmem_unreserve_blocks(inode, lost);
-		pr_err("%lu pages of a memfd could not be put back (not preserved memory); their places read as holes\n",
-		       lost);
-	}
+	fill_lost(inode, lost);
 	fput(fill->file);
 	mem_cgroup_put(fill->memcg);
 	memfd_fill_free(fill);
@@ -204,33 +225,24 @@ static void memfd_fill_work(struct work_struct *work)
  * @file: the new memfd, with blocks reserved for every page of @runs
  * @runs: its folios; freed
  *
- * Return: 0; or the error of the first folio that could not be put back
- * (-EIO: KHO did not give it): the ones after it are released, and the
- * blocks of those that did not come are given back.
+ * A folio that cannot be put back is lost, as in a fill on demand.
  */
-int memfd_fill_now(struct fdbox_item *item, struct file *file, struct fdbox_runs *runs)
+void memfd_fill_now(struct fdbox_item *item, struct file *file, struct fdbox_runs *runs)
 {
-	unsigned long r, missing = 0;
-	int err = 0;
+	unsigned long r, lost = 0;
 	u64 j;
 
 	for (r = 0; r < runs->nr_runs; r++) {
 		const struct fdbox_run *run = &runs->run[r];
 
 		for (j = 0; j < run->nr; j++) {
-			if (!err)
-				err = fill_folio(file, run, j, item);
-			if (err) {
-				missing += 1UL << run->order;
-				kho_release_folio(fdbox_run_folio(run, j));
-			}
+			if (fill_folio(file, run, j, item))
+				lost += 1UL << run->order;
 			cond_resched();
 		}
 	}
-	if (missing)
-		shmem_unreserve_blocks(file_inode(file), missing);
+	fill_lost(file_inode(file), lost);
 	fdbox_runs_free(runs);
-	return err;
 }
 
 /**
