@@ -30,12 +30,13 @@
  * has returned (memfd_fill.c). Malformed runs fail the retrieve, and
  * what they describe is released. A deposit of a retrieved memfd waits
  * until all its folios are back. If other items depend on the memfd (a
- * device DMAing into it), every folio is back before retrieve returns,
- * and each keeps a reference of fdbox's until the item's finish
- * (FDBOX_FINISH, or the discard of the memfd if it was built for a
- * dependent and never handed out), so that it stays at the address the
- * device was given (fdbox_folios_keep()). While kept, F_SEAL_WRITE
- * cannot be added (EBUSY, as for any pinned page).
+ * device DMAing into it), every folio is back before retrieve returns
+ * (one KHO does not give back fails it with -EIO), and each keeps a
+ * reference of fdbox's until the item's finish (FDBOX_FINISH, or the
+ * discard of the memfd if it was built for a dependent and never handed
+ * out), so that it stays at the address the device was given
+ * (fdbox_folios_keep()). While kept, F_SEAL_WRITE cannot be added
+ * (EBUSY, as for any pinned page).
  *
  * Locking: the inode lock (i_rwsem) serializes deposit, freeze, thaw and
  * withdraw of a file against truncate and fallocate. fdbox calls all of
@@ -412,8 +413,16 @@ static struct file *memfd_retrieve(struct fdbox_item *item, bool *untouched)
 	 * file is put back faster than a fill can be set up and torn down.
 	 */
 	if (item->dependents || runs.nr_folios < MEMFD_FILL_MIN_FOLIOS ||
-	    memfd_fill_start(file, &runs))
-		memfd_fill_now(item, file, &runs);
+	    memfd_fill_start(file, &runs)) {
+		/*
+		 * A hole where a device was given a page would take its DMA
+		 * behind the file's back: such a memfd is not handed out.
+		 */
+		if (memfd_fill_now(item, file, &runs) && item->dependents) {
+			err = -EIO;
+			goto fail;
+		}
+	}
 	return file;
 
 fail:

@@ -226,8 +226,11 @@ static void memfd_fill_work(struct work_struct *work)
  * @runs: its folios; freed
  *
  * A folio that cannot be put back is lost, as in a fill on demand.
+ *
+ * Return: the number of pages lost.
  */
-void memfd_fill_now(struct fdbox_item *item, struct file *file, struct fdbox_runs *runs)
+unsigned long memfd_fill_now(struct fdbox_item *item, struct file *file,
+			     struct fdbox_runs *runs)
 {
 	unsigned long r, lost = 0;
 	u64 j;
@@ -243,6 +246,7 @@ void memfd_fill_now(struct fdbox_item *item, struct file *file, struct fdbox_run
 	}
 	fill_lost(file_inode(file), lost);
 	fdbox_runs_free(runs);
+	return lost;
 }
 
 /**

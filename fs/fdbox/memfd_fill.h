@@ -10,6 +10,7 @@ struct fdbox_runs;
 struct file;
 
 int memfd_fill_start(struct file *file, struct fdbox_runs *runs);
-void memfd_fill_now(struct fdbox_item *item, struct file *file, struct fdbox_runs *runs);
+unsigned long memfd_fill_now(struct fdbox_item *item, struct file *file,
+			     struct fdbox_runs *runs);
 
 #endif /* _FS_FDBOX_MEMFD_FILL_H */
