@@ -88,12 +88,21 @@ int fdbox_folios_hold_batch(struct fdbox_folios *f, struct folio **folios,
 	if (err)
 		goto put;
 	do {
+		bool walked = false;
+
 		xas_lock(&xas);
 		for (; stored < nr; stored++) {
-			xas_set(&xas, folios[stored]->index);
+			pgoff_t index = folios[stored]->index;
+
+			/* Pages one after the other: step, not a walk from the root. */
+			if (walked && index == xas.xa_index + 1)
+				xas_next(&xas);
+			else
+				xas_set(&xas, index);
 			xas_store(&xas, folios[stored]);
 			if (xas_error(&xas))
 				break;
+			walked = true;
 		}
 		xas_unlock(&xas);
 	} while (xas_nomem(&xas, GFP_KERNEL));
@@ -165,36 +174,45 @@ void fdbox_folios_drop(struct fdbox_folios *f)
 }
 
 struct runs_builder {
-	struct fdbox_folios *f;
-	unsigned long nr;		/* runs emitted */
+	struct fdbox_memfd_run *out;	/* the runs emitted, */
+	unsigned long nr, cap;		/* how many, and room for */
+	int err;
 	u64 phys, index, count;		/* the open run */
 	unsigned int order;
 	bool down;			/* it goes down in memory, */
 	unsigned int shift;		/* in chunks of 2^shift folios */
 };
 
+/* Make room for one more run. May sleep: not under RCU. */
+static void runs_grow(struct runs_builder *r)
+{
+	unsigned long cap = max(64UL, r->cap * 2);
+	struct fdbox_memfd_run *out;
+
+	if (r->nr < r->cap || r->err)
+		return;
+	out = kvrealloc(r->out, cap * sizeof(*out), GFP_KERNEL);
+	if (!out) {
+		r->err = -ENOMEM;
+		return;
+	}
+	r->out = out;
+	r->cap = cap;
+}
+
+/* Close the open run. Needs room for it: see runs_grow(). */
 static void runs_emit(struct runs_builder *r)
 {
-	struct fdbox_folios *f = r->f;
+	struct fdbox_memfd_run *run;
 
-	if (!r->count)
+	if (!r->count || r->err)
 		return;
-	if (f->inline_runs || f->block_va) {
-		unsigned long b = r->nr / FDBOX_MEMFD_BLOCK_RUNS;
-		struct fdbox_memfd_run *run;
-
-		if (f->inline_runs)
-			run = &f->inline_runs[r->nr];
-		else
-			run = (struct fdbox_memfd_run *)f->block_va[b] +
-			      r->nr % FDBOX_MEMFD_BLOCK_RUNS;
-		run->phys_order = cpu_to_le64(r->phys | r->order |
-					      (r->down ? FDBOX_MEMFD_RUN_DOWN : 0) |
-					      ((u64)r->shift << FDBOX_MEMFD_SHIFT_SHIFT));
-		run->index_nr = cpu_to_le64(r->index |
-					    ((r->count - 1) << FDBOX_MEMFD_INDEX_BITS));
-	}
-	r->nr++;
+	run = &r->out[r->nr++];
+	run->phys_order = cpu_to_le64(r->phys | r->order |
+				      (r->down ? FDBOX_MEMFD_RUN_DOWN : 0) |
+				      ((u64)r->shift << FDBOX_MEMFD_SHIFT_SHIFT));
+	run->index_nr = cpu_to_le64(r->index |
+				    ((r->count - 1) << FDBOX_MEMFD_INDEX_BITS));
 	r->count = 0;
 }
 
@@ -235,13 +253,13 @@ static bool runs_extend(struct runs_builder *r, unsigned long index,
 }
 
 /*
- * Walk the held folios in file order, merging them into runs. One walk of
- * the xarray, not a lookup from its root per folio: the caller holds the
- * inode lock, so nothing is added or removed meanwhile.
+ * Walk the held folios in file order, merging them into runs, into
+ * @r->out. One walk of the xarray, not a lookup from its root per folio:
+ * the caller holds the inode lock, so nothing is added or removed
+ * meanwhile.
  */
-static unsigned long runs_make(struct fdbox_folios *f)
+static int runs_make(struct fdbox_folios *f, struct runs_builder *r)
 {
-	struct runs_builder r = { .f = f };
 	XA_STATE(xas, &f->held, 0);
 	struct folio *folio;
 
@@ -253,29 +271,34 @@ static unsigned long runs_make(struct fdbox_folios *f)
 
 		if (xas_retry(&xas, folio))
 			continue;
-		if (need_resched()) {
+		/* Room for the run this folio may close; the folio is held. */
+		if (need_resched() || r->nr == r->cap) {
 			xas_pause(&xas);
 			rcu_read_unlock();
+			runs_grow(r);
 			cond_resched();
 			rcu_read_lock();
+			if (r->err)
+				break;
 		}
 		order = folio_order(folio);
 		phys = PFN_PHYS(folio_pfn(folio));
-		if (runs_extend(&r, index, order, phys)) {
-			r.count++;
+		if (runs_extend(r, index, order, phys)) {
+			r->count++;
 			continue;
 		}
-		runs_emit(&r);
-		r.phys = phys;
-		r.index = index;
-		r.order = order;
-		r.down = false;
-		r.shift = 0;
-		r.count = 1;
+		runs_emit(r);
+		r->phys = phys;
+		r->index = index;
+		r->order = order;
+		r->down = false;
+		r->shift = 0;
+		r->count = 1;
 	}
 	rcu_read_unlock();
-	runs_emit(&r);
-	return r.nr;
+	runs_grow(r);
+	runs_emit(r);
+	return r->err;
 }
 
 static size_t block_bytes(unsigned long nr_runs)
@@ -305,7 +328,7 @@ void fdbox_folios_undescribe(struct fdbox_folios *f)
 	}
 	kfree(f->block_va);
 	kfree(f->blocks);
-	kfree(f->inline_runs);
+	kvfree(f->inline_runs);
 	f->inline_runs = NULL;
 	f->block_va = NULL;
 	f->blocks = NULL;
@@ -319,44 +342,52 @@ void fdbox_folios_undescribe(struct fdbox_folios *f)
  */
 int fdbox_folios_describe(struct fdbox_folios *f)
 {
+	struct runs_builder r = {};
 	unsigned int b;
 	int err;
 
-	f->nr_runs = runs_make(f);
+	err = runs_make(f, &r);
+	if (err)
+		goto out;
+	f->nr_runs = r.nr;
 	if (f->nr_runs <= FDBOX_MEMFD_INLINE_RUNS) {
-		if (!f->nr_runs)
-			return 0;
-		f->inline_runs = kcalloc(f->nr_runs, sizeof(*f->inline_runs), GFP_KERNEL);
-		if (!f->inline_runs)
-			return -ENOMEM;
-		runs_make(f);
-		return 0;
+		if (f->nr_runs) {
+			f->inline_runs = r.out;
+			r.out = NULL;
+		}
+		goto out;
 	}
+	err = -ENOMEM;
 	f->nr_blocks = DIV_ROUND_UP(f->nr_runs, FDBOX_MEMFD_BLOCK_RUNS);
 	f->blocks = kcalloc(f->nr_blocks, sizeof(*f->blocks), GFP_KERNEL);
 	f->block_va = kcalloc(f->nr_blocks, sizeof(*f->block_va), GFP_KERNEL);
 	if (!f->blocks || !f->block_va)
-		return -ENOMEM;
+		goto out;
 	for (b = 0; b < f->nr_blocks; b++) {
-		f->block_va[b] = alloc_pages_exact(block_bytes(block_runs(f, b)),
-						   GFP_KERNEL | __GFP_ZERO);
+		size_t bytes = block_bytes(block_runs(f, b));
+
+		f->block_va[b] = alloc_pages_exact(bytes, GFP_KERNEL | __GFP_ZERO);
 		if (!f->block_va[b])
-			return -ENOMEM;
+			goto out;
+		memcpy(f->block_va[b], r.out + (unsigned long)b * FDBOX_MEMFD_BLOCK_RUNS,
+		       block_runs(f, b) * sizeof(*r.out));
 	}
-	runs_make(f);	/* again, into the blocks this time */
+	err = 0;
 	for (b = 0; b < f->nr_blocks; b++) {
 		unsigned long nr = block_runs(f, b);
 		void *va = f->block_va[b];
 
 		err = kho_preserve_phys(virt_to_phys(va), block_bytes(nr));
 		if (err)
-			return err;
+			break;
 		f->blocks[b].phys = cpu_to_le64(virt_to_phys(va));
 		f->blocks[b].nr_runs = cpu_to_le32(nr);
 		f->blocks[b].crc = cpu_to_le32(crc32_le(~0, va,
 							nr * sizeof(struct fdbox_memfd_run)));
 	}
-	return 0;
+out:
+	kvfree(r.out);
+	return err;
 }
 
 /* Add memfd-runs or memfd-blocks to the item's node; a libfdt error. */

@@ -15,7 +15,10 @@
  * The set is a bitmap per folio order, one bit per folio, kept in 512-bit
  * chunks in an xarray indexed by (pfn >> order) / 512. A chunk exists only
  * while one of its bits is set, so the cost follows the preserved memory,
- * not the size of RAM.
+ * not the size of RAM. kho_preserve_folios() preserves folios that follow
+ * each other in memory as one run: one check for the run and its bits set
+ * a chunk at a time, so a batch of a file's pages costs little more than
+ * one folio.
  *
  * Subsystems add their own description with kho_add_subtree(): an FDT that
  * becomes a node of the handover FDT.
@@ -70,81 +73,119 @@ static int __init kho_preserve_init(void)
 }
 early_initcall(kho_preserve_init);
 
-static bool kho_out_test(unsigned long pfn, unsigned int order)
+/* Is any bit of [first, last] set in the bitmap of @order? */
+static bool kho_out_any(unsigned int order, unsigned long first, unsigned long last)
 {
-	unsigned long idx = pfn >> order;
-	struct kho_chunk *chunk = xa_load(&kho_out_chunks[order], idx / CHUNK_BITS);
+	unsigned long index = first / CHUNK_BITS;
+	struct kho_chunk *chunk;
 
-	return chunk && test_bit(idx % CHUNK_BITS, chunk->bits);
-}
+	xa_for_each_range(&kho_out_chunks[order], index, chunk,
+			  first / CHUNK_BITS, last / CHUNK_BITS) {
+		unsigned long lo = max(first, index * CHUNK_BITS);
+		unsigned long hi = min(last, index * CHUNK_BITS + CHUNK_BITS - 1);
+		unsigned long bit = find_next_bit(chunk->bits, CHUNK_BITS,
+						  lo % CHUNK_BITS);
 
-/* Is any page of [pfn, pfn + 2^order) preserved, in any order? */
-static bool kho_out_overlaps(unsigned long pfn, unsigned int order)
-{
-	unsigned long end = pfn + (1UL << order);
-	unsigned int o;
-
-	for (o = 0; o < KHO_NR_ORDERS; o++) {
-		unsigned long first, last, index;
-		struct kho_chunk *chunk;
-
-		if (!kho_out_nr[o])
-			continue;
-		if (o >= order) {
-			if (kho_out_test(pfn & ~((1UL << o) - 1), o))
-				return true;
-			continue;
-		}
-		/* Smaller folios inside the range: any bit in [first, last]. */
-		first = pfn >> o;
-		last = (end >> o) - 1;
-		index = first / CHUNK_BITS;
-		xa_for_each_range(&kho_out_chunks[o], index, chunk,
-				  first / CHUNK_BITS, last / CHUNK_BITS) {
-			unsigned long lo = max(first, index * CHUNK_BITS);
-			unsigned long hi = min(last, index * CHUNK_BITS + CHUNK_BITS - 1);
-			unsigned long bit = find_next_bit(chunk->bits, CHUNK_BITS,
-							  lo % CHUNK_BITS);
-
-			if (bit < CHUNK_BITS && index * CHUNK_BITS + bit <= hi)
-				return true;
-		}
+		if (bit < CHUNK_BITS && index * CHUNK_BITS + bit <= hi)
+			return true;
 	}
 	return false;
 }
 
-static int __kho_preserve(unsigned long pfn, unsigned int order)
+/*
+ * Is any page of [pfn, end) preserved, in any order? In order o the
+ * folios that can hold such a page are those from pfn >> o to
+ * (end - 1) >> o, whether they are smaller or larger than the range.
+ */
+static bool kho_out_overlaps(unsigned long pfn, unsigned long end)
 {
-	unsigned long idx = pfn >> order;
-	struct kho_chunk *chunk;
-	int err;
+	unsigned int o;
+
+	for (o = 0; o < KHO_NR_ORDERS; o++)
+		if (kho_out_nr[o] && kho_out_any(o, pfn >> o, (end - 1) >> o))
+			return true;
+	return false;
+}
+
+/* Clear the bits of @nr folios of @order from @pfn; free emptied chunks. */
+static void kho_out_clear(unsigned long pfn, unsigned int order, unsigned long nr)
+{
+	unsigned long idx = pfn >> order, last = idx + nr - 1;
+
+	while (idx <= last) {
+		unsigned long c = idx / CHUNK_BITS;
+		unsigned long n = min(last + 1, (c + 1) * CHUNK_BITS) - idx;
+		struct kho_chunk *chunk = xa_load(&kho_out_chunks[order], c);
+
+		if (!WARN_ON_ONCE(!chunk)) {
+			bitmap_clear(chunk->bits, idx % CHUNK_BITS, n);
+			if (bitmap_empty(chunk->bits, CHUNK_BITS)) {
+				xa_erase(&kho_out_chunks[order], c);
+				kfree(chunk);
+			}
+		}
+		idx += n;
+	}
+}
+
+/*
+ * Preserve @nr folios of @order, one after the other from @pfn: a run.
+ * The checks are made once for the whole run and the bits set a chunk at
+ * a time, so a physically contiguous file costs per chunk, not per page.
+ */
+static int __kho_preserve_run(unsigned long pfn, unsigned int order, unsigned long nr)
+{
+	unsigned long idx = pfn >> order, last = idx + nr - 1;
+	unsigned long end = pfn + (nr << order);
 
 	lockdep_assert_held(&kho_out_lock);
 
-	if (order >= KHO_NR_ORDERS || pfn & ((1UL << order) - 1))
+	if (order >= KHO_NR_ORDERS || pfn & ((1UL << order) - 1) || !nr || end < pfn)
 		return -EINVAL;
-	if (kho_overlaps_scratch(PFN_PHYS(pfn), PFN_PHYS(1UL << order)))
+	if (kho_overlaps_scratch(PFN_PHYS(pfn), PFN_PHYS(end - pfn)))
 		return -EINVAL;
-	if (kho_out_overlaps(pfn, order))
+	if (kho_out_overlaps(pfn, end))
 		return -EEXIST;
 
-	chunk = xa_load(&kho_out_chunks[order], idx / CHUNK_BITS);
-	if (!chunk) {
-		chunk = kzalloc(sizeof(*chunk), GFP_KERNEL);
-		if (!chunk)
-			return -ENOMEM;
-		err = xa_err(xa_store(&kho_out_chunks[order], idx / CHUNK_BITS,
-				      chunk, GFP_KERNEL));
-		if (err) {
-			kfree(chunk);
-			return err;
+	while (idx <= last) {
+		unsigned long c = idx / CHUNK_BITS;
+		unsigned long n = min(last + 1, (c + 1) * CHUNK_BITS) - idx;
+		struct kho_chunk *chunk = xa_load(&kho_out_chunks[order], c);
+		int err;
+
+		if (!chunk) {
+			chunk = kzalloc(sizeof(*chunk), GFP_KERNEL);
+			err = chunk ? xa_err(xa_store(&kho_out_chunks[order], c,
+						      chunk, GFP_KERNEL)) : -ENOMEM;
+			if (err) {
+				kfree(chunk);
+				if (idx > pfn >> order)
+					kho_out_clear(pfn, order, idx - (pfn >> order));
+				return err;
+			}
 		}
+		bitmap_set(chunk->bits, idx % CHUNK_BITS, n);
+		idx += n;
 	}
-	__set_bit(idx % CHUNK_BITS, chunk->bits);
-	kho_out_nr[order]++;
-	kho_out_folios++;
-	kho_out_bytes += PAGE_SIZE << order;
+	kho_out_nr[order] += nr;
+	kho_out_folios += nr;
+	kho_out_bytes += (PAGE_SIZE << order) * nr;
 	return 0;
+}
+
+static int __kho_preserve(unsigned long pfn, unsigned int order)
+{
+	return __kho_preserve_run(pfn, order, 1);
+}
+
+static void __kho_unpreserve_run(unsigned long pfn, unsigned int order, unsigned long nr)
+{
+	lockdep_assert_held(&kho_out_lock);
+
+	kho_out_clear(pfn, order, nr);
+	kho_out_nr[order] -= nr;
+	kho_out_folios -= nr;
+	kho_out_bytes -= (PAGE_SIZE << order) * nr;
 }
 
 static void __kho_unpreserve(unsigned long pfn, unsigned int order)
@@ -157,14 +198,7 @@ static void __kho_unpreserve(unsigned long pfn, unsigned int order)
 	chunk = xa_load(&kho_out_chunks[order], idx / CHUNK_BITS);
 	if (WARN_ON_ONCE(!chunk || !test_bit(idx % CHUNK_BITS, chunk->bits)))
 		return;
-	__clear_bit(idx % CHUNK_BITS, chunk->bits);
-	kho_out_nr[order]--;
-	kho_out_folios--;
-	kho_out_bytes -= PAGE_SIZE << order;
-	if (bitmap_empty(chunk->bits, CHUNK_BITS)) {
-		xa_erase(&kho_out_chunks[order], idx / CHUNK_BITS);
-		kfree(chunk);
-	}
+	__kho_unpreserve_run(pfn, order, 1);
 }
 
 /**
@@ -208,13 +242,27 @@ int kho_preserve_folio(struct folio *folio)
 }
 EXPORT_SYMBOL_GPL(kho_preserve_folio);
 
+/* How many folios from @folios[0] follow each other in memory, same order. */
+static unsigned int kho_folios_run(struct folio **folios, unsigned int nr)
+{
+	unsigned long pfn = folio_pfn(folios[0]);
+	unsigned int order = folio_order(folios[0]), n;
+
+	for (n = 1; n < nr; n++)
+		if (folio_order(folios[n]) != order ||
+		    folio_pfn(folios[n]) != pfn + ((unsigned long)n << order))
+			break;
+	return n;
+}
+
 /**
  * kho_preserve_folios - hand a batch of folios over to the next kernel
  * @folios: the folios, as for kho_preserve_folio()
  * @nr: how many
  *
- * One lock for the whole batch: a subsystem walking a large file
- * preserves its folios a batch at a time.
+ * One lock for the whole batch, and folios that follow each other in
+ * memory are preserved together, as one run: a subsystem walking a large
+ * file preserves its folios a batch at a time.
  *
  * Return: as kho_preserve_folio(), -EEXIST also for a folio twice in
  * @folios, -EINVAL for one in scratch; on error none of them stays
@@ -222,7 +270,7 @@ EXPORT_SYMBOL_GPL(kho_preserve_folio);
  */
 int kho_preserve_folios(struct folio **folios, unsigned int nr)
 {
-	unsigned int i;
+	unsigned int i, n;
 	int err = 0;
 
 	if (!kho_enabled)
@@ -232,14 +280,18 @@ int kho_preserve_folios(struct folio **folios, unsigned int nr)
 		mutex_unlock(&kho_out_lock);
 		return -EBUSY;
 	}
-	for (i = 0; i < nr; i++) {
-		err = __kho_preserve(folio_pfn(folios[i]), folio_order(folios[i]));
+	for (i = 0; i < nr; i += n) {
+		n = kho_folios_run(folios + i, nr - i);
+		err = __kho_preserve_run(folio_pfn(folios[i]), folio_order(folios[i]), n);
 		if (err)
 			break;
 	}
 	if (err) {
-		while (i--)
-			__kho_unpreserve(folio_pfn(folios[i]), folio_order(folios[i]));
+		nr = i;
+		for (i = 0; i < nr; i += n) {
+			n = kho_folios_run(folios + i, nr - i);
+			__kho_unpreserve_run(folio_pfn(folios[i]), folio_order(folios[i]), n);
+		}
 	}
 	mutex_unlock(&kho_out_lock);
 	return err;

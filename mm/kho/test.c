@@ -28,8 +28,10 @@
  * ``batch``
  *	check kho_preserve_folios(): a batch holding a folio twice fails
  *	with -EEXIST and leaves none of its folios preserved; the same batch
- *	without the repeat preserves all (then undone). Fails with -EPROTO,
- *	after a log line, if not
+ *	without the repeat preserves all (then undone); a batch of pages
+ *	next to each other in memory (one run) is preserved whole, and is
+ *	refused whole when one of its pages is preserved already. Fails with
+ *	-EPROTO, after a log line, if not
  * ``leak``
  *	allocate 128 bytes and lose the pointer: a real leak, so that the
  *	test VM runner can show that a kmemleak report fails a run
@@ -366,6 +368,65 @@ out:
 	return err;
 }
 
+#define KHO_TEST_RUN_ORDER	4
+
+/* How many of @nr folios are preserved. */
+static unsigned int kho_test_count_preserved(struct folio **f, unsigned int nr)
+{
+	unsigned int i, n = 0;
+
+	for (i = 0; i < nr; i++)
+		n += kho_test_is_preserved(f[i]);
+	return n;
+}
+
+/* kho_preserve_folios() on pages that follow each other: one run. */
+static int kho_test_run(void)
+{
+	const unsigned int nr = 1U << KHO_TEST_RUN_ORDER;
+	struct folio *f[1U << KHO_TEST_RUN_ORDER];
+	struct page *page;
+	unsigned int i, n;
+	int err = 0;
+
+	page = alloc_pages(GFP_KERNEL, KHO_TEST_RUN_ORDER);
+	if (!page)
+		return -ENOMEM;
+	split_page(page, KHO_TEST_RUN_ORDER);
+	for (i = 0; i < nr; i++)
+		f[i] = page_folio(page + i);
+
+	err = kho_preserve_folios(f, nr);
+	n = kho_test_count_preserved(f, nr);
+	if (err || n != nr) {
+		pr_err("run: %d, %u of %u pages preserved\n", err, n, nr);
+		err = -EPROTO;
+	}
+	/* Undone a page at a time: a run's bits are bits like any. */
+	for (i = 0; i < nr; i++)
+		if (kho_test_is_preserved(f[i]))
+			kho_unpreserve_folio(f[i]);
+
+	if (!err)
+		err = kho_preserve_folio(f[nr / 2 + 1]);
+	if (!err) {
+		int ret = kho_preserve_folios(f, nr);
+
+		n = kho_test_count_preserved(f, nr);
+		if (ret != -EEXIST || n != 1) {
+			pr_err("run: over a preserved page: %d, %u preserved\n", ret, n);
+			err = -EPROTO;
+		}
+	}
+	/* Whatever happened, nothing stays preserved over freed memory. */
+	for (i = 0; i < nr; i++) {
+		if (kho_test_is_preserved(f[i]))
+			kho_unpreserve_folio(f[i]);
+		__free_page(page + i);
+	}
+	return err;
+}
+
 static ssize_t kho_test_ctl_write(struct file *file, const char __user *ubuf,
 				  size_t count, loff_t *ppos)
 {
@@ -394,7 +455,7 @@ static ssize_t kho_test_ctl_write(struct file *file, const char __user *ubuf,
 	else if (sysfs_streq(buf, "release"))
 		err = kho_test_release();
 	else if (sysfs_streq(buf, "batch"))
-		err = kho_test_batch();
+		err = kho_test_batch() ?: kho_test_run();
 	else if (sysfs_streq(buf, "leak"))
 		err = kho_test_leak();
 	else

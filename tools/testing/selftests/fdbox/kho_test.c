@@ -73,7 +73,10 @@ static int preserve(int n)
 FDBOX_STAGE_FIXTURE(roundtrip_stage1);
 FDBOX_STAGE_FIXTURE(roundtrip_stage2);
 
-/* kho_preserve_folios(): a batch with a folio twice preserves none of it. */
+/*
+ * kho_preserve_folios(): a batch with a folio twice, or a run over a
+ * preserved page, preserves none of it.
+ */
 TEST_F(roundtrip_stage1, batch_all_or_none)
 {
 	ASSERT_EQ(0, ctl("batch"))
