@@ -10,8 +10,9 @@
  * is made unevictable, and the page cache is walked a batch of folios at
  * a time (filemap_get_folios()): the folios ready as they are get
  * referenced and preserved with one KHO lock per batch, those next to
- * each other in memory as one run (kho_preserve_folios()); the others, and a batch KHO refuses because a
- * folio of it is in KHO scratch, are looked up one by one, the slow way
+ * each other in memory as one run (kho_preserve_folios()); the others,
+ * and a batch KHO refuses because a folio of it is in KHO scratch, are
+ * looked up one by one, the slow way
  * (swapped-out pages are brought back, fallocated ones zeroed, those in
  * scratch moved out). The reference keeps each folio where it is:
  * it cannot be migrated, split, collapsed or reclaimed while it is held.
