@@ -123,34 +123,62 @@ put:
 	return err;
 }
 
+/* Folios pinned at a time by fdbox_range_leave_scratch(). */
+#define FDBOX_LEAVE_BATCH	32
+
+/**
+ * fdbox_range_leave_scratch - move a memfd's pages out of KHO scratch
+ * @file: the memfd
+ * @start: the first page index of the range
+ * @end: the page index past it; the range has no hole
+ *
+ * KHO lends scratch to movable allocations and refuses to preserve what
+ * is in it. A long-term pin migrates the folios in scratch out, as it
+ * would out of a CMA area: up to FDBOX_LEAVE_BATCH folios per pin, which
+ * is one migration for all of them. The pins are dropped at once. The
+ * caller then looks the range up again.
+ *
+ * Return: 0 or -errno (-ENOMEM when no memory outside scratch is free).
+ */
+int fdbox_range_leave_scratch(struct file *file, pgoff_t start, pgoff_t end)
+{
+	loff_t size = i_size_read(file_inode(file));
+	struct folio *pinned[FDBOX_LEAVE_BATCH];
+
+	while (start < end) {
+		loff_t first = (loff_t)start << PAGE_SHIFT;
+		loff_t last = min_t(loff_t, (loff_t)end << PAGE_SHIFT, size) - 1;
+		pgoff_t offset;
+		long n;
+
+		if (first > last)
+			break;
+		n = memfd_pin_folios(file, first, last, pinned, ARRAY_SIZE(pinned), &offset);
+		if (n <= 0)
+			return n;
+		start = pinned[n - 1]->index + folio_nr_pages(pinned[n - 1]);
+		unpin_folios(pinned, n);
+		cond_resched();
+	}
+	return 0;
+}
+
 /**
  * fdbox_folio_leave_scratch - move a folio of a memfd out of KHO scratch
  * @file: the memfd
  * @folio: a folio of @file in scratch; the caller's reference, which is
  *	dropped
  *
- * KHO lends scratch to movable allocations and refuses to preserve what
- * is in it. A long-term pin migrates the folio out, as it would out of a
- * CMA area; the pin is dropped at once. The caller then looks the index
- * up again.
+ * As fdbox_range_leave_scratch(), for one folio.
  *
- * Return: 0 or -errno (-ENOMEM when no memory outside scratch is free).
+ * Return: 0 or -errno.
  */
 int fdbox_folio_leave_scratch(struct file *file, struct folio *folio)
 {
-	loff_t start = (loff_t)folio->index << PAGE_SHIFT;
-	loff_t end = min_t(loff_t, start + folio_size(folio),
-			   i_size_read(file_inode(file))) - 1;
-	struct folio *pinned;
-	pgoff_t offset;
-	long n;
+	pgoff_t start = folio->index, end = start + folio_nr_pages(folio);
 
 	folio_put(folio);
-	n = memfd_pin_folios(file, start, end, &pinned, 1, &offset);
-	if (n < 0)
-		return n;
-	unpin_folio(pinned);
-	return 0;
+	return fdbox_range_leave_scratch(file, start, end);
 }
 
 bool fdbox_folios_holds(struct fdbox_folios *f, struct folio *folio)

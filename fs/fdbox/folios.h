@@ -40,6 +40,7 @@ int fdbox_folios_hold_batch(struct fdbox_folios *f, struct folio **folios,
 			    unsigned int nr);
 bool fdbox_folios_holds(struct fdbox_folios *f, struct folio *folio);
 int fdbox_folio_leave_scratch(struct file *file, struct folio *folio);
+int fdbox_range_leave_scratch(struct file *file, pgoff_t start, pgoff_t end);
 void fdbox_folios_drop(struct fdbox_folios *f);
 int fdbox_folios_describe(struct fdbox_folios *f);
 void fdbox_folios_undescribe(struct fdbox_folios *f);

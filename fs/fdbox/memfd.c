@@ -10,11 +10,11 @@
  * is made unevictable, and the page cache is walked a batch of folios at
  * a time (filemap_get_folios()): the folios ready as they are get
  * referenced and preserved with one KHO lock per batch, those next to
- * each other in memory as one run (kho_preserve_folios()); the others,
- * and a batch KHO refuses because a folio of it is in KHO scratch, are
- * looked up one by one, the slow way
- * (swapped-out pages are brought back, fallocated ones zeroed, those in
- * scratch moved out). The reference keeps each folio where it is:
+ * each other in memory as one run (kho_preserve_folios()). Those of a
+ * batch in KHO scratch are moved out together, with one long-term pin
+ * (fdbox_range_leave_scratch()), and then held. The others are looked up
+ * one by one, the slow way (swapped-out pages are brought back,
+ * fallocated ones zeroed). The reference keeps each folio where it is:
  * it cannot be migrated, split, collapsed or reclaimed while it is held.
  * Holes are left alone, so a sparse file stays sparse. Writes and stores
  * through mappings go on.
@@ -137,17 +137,18 @@ static int memfd_hold_range(struct file *file, struct fdbox_memfd *m,
 
 /*
  * Hold the folios filemap_get_folios() found: those that look ready in
- * one batch, the others one by one. KHO refuses a batch with a folio in
- * scratch (rare: most are not): then each goes the slow way, which moves
- * it out. With @fresh nothing below the walk is held yet, so no folio is
- * looked up among the held. Takes over the batch's references.
+ * one batch, those in KHO scratch after moving them out together (one
+ * migration for the lot, not one per folio), the others one by one.
+ * With @fresh nothing below the walk is held yet, so no folio is looked
+ * up among the held. Takes over the batch's references.
  */
 static int memfd_hold_found(struct file *file, struct fdbox_memfd *m,
 			    struct folio_batch *fbatch, bool fresh)
 {
 	struct folio *ready[PAGEVEC_SIZE];
 	pgoff_t ready_start[PAGEVEC_SIZE], ready_end[PAGEVEC_SIZE];
-	unsigned int i, nr = 0;
+	pgoff_t move_start[PAGEVEC_SIZE], move_end[PAGEVEC_SIZE];
+	unsigned int i, nr = 0, nr_moves = 0;
 	int err = 0;
 
 	for (i = 0; i < folio_batch_count(fbatch); i++) {
@@ -157,6 +158,16 @@ static int memfd_hold_found(struct file *file, struct fdbox_memfd *m,
 
 		if (!err && !held && folio_test_uptodate(folio) &&
 		    !folio_test_swapcache(folio) && folio->mapping == file->f_mapping) {
+			if (kho_folio_in_scratch(folio)) {
+				folio_put(folio);
+				if (nr_moves && move_end[nr_moves - 1] == start) {
+					move_end[nr_moves - 1] = end;
+				} else {
+					move_start[nr_moves] = start;
+					move_end[nr_moves++] = end;
+				}
+				continue;
+			}
 			if (!folio_test_dirty(folio))
 				folio_mark_dirty(folio);
 			ready_start[nr] = start;
@@ -173,17 +184,20 @@ static int memfd_hold_found(struct file *file, struct fdbox_memfd *m,
 			folio_put(ready[nr]);
 		return err;
 	}
-	if (!nr)
-		return 0;
-	err = fdbox_folios_hold_batch(&m->folios, ready, nr);
-	/*
-	 * A folio in scratch, or one seen twice (collapsed into a THP since
-	 * the lookup): nothing of the batch is held; each goes the slow way.
-	 */
-	if (err != -EINVAL && err != -EEXIST)
-		return err;
-	for (i = 0, err = 0; !err && i < nr; i++)
-		err = memfd_hold_range(file, m, ready_start[i], ready_end[i]);
+	if (nr) {
+		err = fdbox_folios_hold_batch(&m->folios, ready, nr);
+		/*
+		 * One seen twice (collapsed into a THP since the lookup):
+		 * nothing of the batch is held; each goes the slow way.
+		 */
+		if (err == -EINVAL || err == -EEXIST) {
+			for (i = 0, err = 0; !err && i < nr; i++)
+				err = memfd_hold_range(file, m, ready_start[i], ready_end[i]);
+		}
+	}
+	for (i = 0; !err && i < nr_moves; i++)
+		err = fdbox_range_leave_scratch(file, move_start[i], move_end[i]) ?:
+		      memfd_hold_range(file, m, move_start[i], move_end[i]);
 	return err;
 }
 
