@@ -123,9 +123,6 @@ put:
 	return err;
 }
 
-/* Folios pinned at a time by fdbox_range_leave_scratch(). */
-#define FDBOX_LEAVE_BATCH	32
-
 /**
  * fdbox_range_leave_scratch - move a memfd's pages out of KHO scratch
  * @file: the memfd
@@ -134,17 +131,22 @@ put:
  *
  * KHO lends scratch to movable allocations and refuses to preserve what
  * is in it. A long-term pin migrates the folios in scratch out, as it
- * would out of a CMA area: up to FDBOX_LEAVE_BATCH folios per pin, which
- * is one migration for all of them. The pins are dropped at once. The
+ * would out of a CMA area: up to FDBOX_LEAVE_MAX folios per pin, which is
+ * one migration for all of them. The pins are dropped at once. The
  * caller then looks the range up again.
  *
  * Return: 0 or -errno (-ENOMEM when no memory outside scratch is free).
  */
 int fdbox_range_leave_scratch(struct file *file, pgoff_t start, pgoff_t end)
 {
+	unsigned int max = min_t(pgoff_t, end - start, FDBOX_LEAVE_MAX);
 	loff_t size = i_size_read(file_inode(file));
-	struct folio *pinned[FDBOX_LEAVE_BATCH];
+	struct folio **pinned;
+	int err = 0;
 
+	pinned = kmalloc_array(max, sizeof(*pinned), GFP_KERNEL);
+	if (!pinned)
+		return -ENOMEM;
 	while (start < end) {
 		loff_t first = (loff_t)start << PAGE_SHIFT;
 		loff_t last = min_t(loff_t, (loff_t)end << PAGE_SHIFT, size) - 1;
@@ -153,14 +155,17 @@ int fdbox_range_leave_scratch(struct file *file, pgoff_t start, pgoff_t end)
 
 		if (first > last)
 			break;
-		n = memfd_pin_folios(file, first, last, pinned, ARRAY_SIZE(pinned), &offset);
-		if (n <= 0)
-			return n;
+		n = memfd_pin_folios(file, first, last, pinned, max, &offset);
+		if (n <= 0) {
+			err = n;
+			break;
+		}
 		start = pinned[n - 1]->index + folio_nr_pages(pinned[n - 1]);
 		unpin_folios(pinned, n);
 		cond_resched();
 	}
-	return 0;
+	kfree(pinned);
+	return err;
 }
 
 /**

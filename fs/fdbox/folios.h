@@ -40,6 +40,8 @@ int fdbox_folios_hold_batch(struct fdbox_folios *f, struct folio **folios,
 			    unsigned int nr);
 bool fdbox_folios_holds(struct fdbox_folios *f, struct folio *folio);
 int fdbox_folio_leave_scratch(struct file *file, struct folio *folio);
+/* The most folios fdbox_range_leave_scratch() moves at a time. */
+#define FDBOX_LEAVE_MAX	512
 int fdbox_range_leave_scratch(struct file *file, pgoff_t start, pgoff_t end);
 void fdbox_folios_drop(struct fdbox_folios *f);
 int fdbox_folios_describe(struct fdbox_folios *f);

@@ -10,9 +10,9 @@
  * is made unevictable, and the page cache is walked a batch of folios at
  * a time (filemap_get_folios()): the folios ready as they are get
  * referenced and preserved with one KHO lock per batch, those next to
- * each other in memory as one run (kho_preserve_folios()). Those of a
- * batch in KHO scratch are moved out together, with one long-term pin
- * (fdbox_range_leave_scratch()), and then held. The others are looked up
+ * each other in memory as one run (kho_preserve_folios()). Those in KHO
+ * scratch are set aside and moved out together, up to 512 with one
+ * long-term pin (fdbox_range_leave_scratch()), and then held. The others are looked up
  * one by one, the slow way (swapped-out pages are brought back,
  * fallocated ones zeroed). The reference keeps each folio where it is:
  * it cannot be migrated, split, collapsed or reclaimed while it is held.
@@ -135,20 +135,54 @@ static int memfd_hold_range(struct file *file, struct fdbox_memfd *m,
 	return err;
 }
 
+/* Pages in KHO scratch, set aside to be moved out together. */
+struct memfd_move {
+	pgoff_t start, end;
+};
+
+/* Move the pages set aside out of scratch, then hold them. */
+static int memfd_move_flush(struct file *file, struct fdbox_memfd *m,
+			    struct memfd_move *move)
+{
+	int err = 0;
+
+	if (move->end > move->start)
+		err = fdbox_range_leave_scratch(file, move->start, move->end) ?:
+		      memfd_hold_range(file, m, move->start, move->end);
+	move->start = 0;
+	move->end = 0;
+	return err;
+}
+
+/* Set [@start, @end) aside: one range, up to FDBOX_LEAVE_MAX pages. */
+static int memfd_move_add(struct file *file, struct fdbox_memfd *m,
+			  struct memfd_move *move, pgoff_t start, pgoff_t end)
+{
+	int err = 0;
+
+	if (move->end > move->start &&
+	    (move->end != start || end - move->start > FDBOX_LEAVE_MAX))
+		err = memfd_move_flush(file, m, move);
+	if (move->end <= move->start)
+		move->start = start;
+	move->end = end;
+	return err;
+}
+
 /*
  * Hold the folios filemap_get_folios() found: those that look ready in
- * one batch, those in KHO scratch after moving them out together (one
- * migration for the lot, not one per folio), the others one by one.
- * With @fresh nothing below the walk is held yet, so no folio is looked
- * up among the held. Takes over the batch's references.
+ * one batch; those in KHO scratch are set aside in @move, to be moved out
+ * together (one migration for many, not one per folio); the others one
+ * by one. With @fresh nothing below the walk is held yet, so no folio is
+ * looked up among the held. Takes over the batch's references.
  */
 static int memfd_hold_found(struct file *file, struct fdbox_memfd *m,
-			    struct folio_batch *fbatch, bool fresh)
+			    struct folio_batch *fbatch, bool fresh,
+			    struct memfd_move *move)
 {
 	struct folio *ready[PAGEVEC_SIZE];
 	pgoff_t ready_start[PAGEVEC_SIZE], ready_end[PAGEVEC_SIZE];
-	pgoff_t move_start[PAGEVEC_SIZE], move_end[PAGEVEC_SIZE];
-	unsigned int i, nr = 0, nr_moves = 0;
+	unsigned int i, nr = 0;
 	int err = 0;
 
 	for (i = 0; i < folio_batch_count(fbatch); i++) {
@@ -160,12 +194,7 @@ static int memfd_hold_found(struct file *file, struct fdbox_memfd *m,
 		    !folio_test_swapcache(folio) && folio->mapping == file->f_mapping) {
 			if (kho_folio_in_scratch(folio)) {
 				folio_put(folio);
-				if (nr_moves && move_end[nr_moves - 1] == start) {
-					move_end[nr_moves - 1] = end;
-				} else {
-					move_start[nr_moves] = start;
-					move_end[nr_moves++] = end;
-				}
+				err = memfd_move_add(file, m, move, start, end);
 				continue;
 			}
 			if (!folio_test_dirty(folio))
@@ -184,20 +213,17 @@ static int memfd_hold_found(struct file *file, struct fdbox_memfd *m,
 			folio_put(ready[nr]);
 		return err;
 	}
-	if (nr) {
-		err = fdbox_folios_hold_batch(&m->folios, ready, nr);
-		/*
-		 * One seen twice (collapsed into a THP since the lookup):
-		 * nothing of the batch is held; each goes the slow way.
-		 */
-		if (err == -EINVAL || err == -EEXIST) {
-			for (i = 0, err = 0; !err && i < nr; i++)
-				err = memfd_hold_range(file, m, ready_start[i], ready_end[i]);
-		}
-	}
-	for (i = 0; !err && i < nr_moves; i++)
-		err = fdbox_range_leave_scratch(file, move_start[i], move_end[i]) ?:
-		      memfd_hold_range(file, m, move_start[i], move_end[i]);
+	if (!nr)
+		return 0;
+	err = fdbox_folios_hold_batch(&m->folios, ready, nr);
+	/*
+	 * One seen twice (collapsed into a THP since the lookup): nothing of
+	 * the batch is held; each goes the slow way.
+	 */
+	if (err != -EINVAL && err != -EEXIST)
+		return err;
+	for (i = 0, err = 0; !err && i < nr; i++)
+		err = memfd_hold_range(file, m, ready_start[i], ready_end[i]);
 	return err;
 }
 
@@ -211,6 +237,7 @@ static int memfd_hold_all(struct file *file, struct fdbox_memfd *m)
 	struct inode *inode = file_inode(file);
 	pgoff_t end = DIV_ROUND_UP(i_size_read(inode), PAGE_SIZE);
 	bool fresh = !m->folios.nr_pages;
+	struct memfd_move move = { };
 	struct folio_batch fbatch;
 	pgoff_t index = 0;
 	int err = 0;
@@ -218,13 +245,15 @@ static int memfd_hold_all(struct file *file, struct fdbox_memfd *m)
 	folio_batch_init(&fbatch);
 	while (!err && index < end &&
 	       filemap_get_folios(inode->i_mapping, &index, end - 1, &fbatch)) {
-		err = memfd_hold_found(file, m, &fbatch, fresh);
+		err = memfd_hold_found(file, m, &fbatch, fresh, &move);
 		folio_batch_reinit(&fbatch);
 		/* A killed depositor should not finish a GiB it will undo. */
 		if (!err && fatal_signal_pending(current))
 			err = -EINTR;
 		cond_resched();
 	}
+	if (!err)
+		err = memfd_move_flush(file, m, &move);
 	if (err || !READ_ONCE(SHMEM_I(inode)->swapped))
 		return err;
 
