@@ -94,7 +94,7 @@ int fdbox_folios_hold_batch(struct fdbox_folios *f, struct folio **folios,
 		for (; stored < nr; stored++) {
 			pgoff_t index = folios[stored]->index;
 
-			/* Pages one after the other: step, not a walk from the root. */
+			/* Indices one after the other: step, not a walk from the root. */
 			if (walked && index == xas.xa_index + 1)
 				xas_next(&xas);
 			else
@@ -174,16 +174,26 @@ int fdbox_range_leave_scratch(struct file *file, pgoff_t start, pgoff_t end)
  * @folio: a folio of @file in scratch; the caller's reference, which is
  *	dropped
  *
- * As fdbox_range_leave_scratch(), for one folio.
+ * As fdbox_range_leave_scratch(), for one folio. The caller then looks
+ * the index up again.
  *
  * Return: 0 or -errno.
  */
 int fdbox_folio_leave_scratch(struct file *file, struct folio *folio)
 {
-	pgoff_t start = folio->index, end = start + folio_nr_pages(folio);
+	loff_t start = (loff_t)folio->index << PAGE_SHIFT;
+	loff_t end = min_t(loff_t, start + folio_size(folio),
+			   i_size_read(file_inode(file))) - 1;
+	struct folio *pinned;
+	pgoff_t offset;
+	long n;
 
 	folio_put(folio);
-	return fdbox_range_leave_scratch(file, start, end);
+	n = memfd_pin_folios(file, start, end, &pinned, 1, &offset);
+	if (n < 0)
+		return n;
+	unpin_folio(pinned);
+	return 0;
 }
 
 bool fdbox_folios_holds(struct fdbox_folios *f, struct folio *folio)
@@ -329,7 +339,8 @@ static int runs_make(struct fdbox_folios *f, struct runs_builder *r)
 		r->count = 1;
 	}
 	rcu_read_unlock();
-	runs_grow(r);
+	if (r->count)
+		runs_grow(r);
 	runs_emit(r);
 	return r->err;
 }

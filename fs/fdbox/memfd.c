@@ -11,13 +11,13 @@
  * a time (filemap_get_folios()): the folios ready as they are get
  * referenced and preserved with one KHO lock per batch, those next to
  * each other in memory as one run (kho_preserve_folios()). Those in KHO
- * scratch are set aside and moved out together, up to 512 with one
- * long-term pin (fdbox_range_leave_scratch()), and then held. The others are looked up
- * one by one, the slow way (swapped-out pages are brought back,
- * fallocated ones zeroed). The reference keeps each folio where it is:
- * it cannot be migrated, split, collapsed or reclaimed while it is held.
- * Holes are left alone, so a sparse file stays sparse. Writes and stores
- * through mappings go on.
+ * scratch are set aside and moved out together, up to 512 pages with one
+ * long-term pin (fdbox_range_leave_scratch()), and then held. The others
+ * are looked up one by one, the slow way (swapped-out pages are brought
+ * back, fallocated ones zeroed). The reference keeps each folio where it
+ * is: it cannot be migrated, split, collapsed or reclaimed while it is
+ * held. Holes are left alone, so a sparse file stays sparse. Writes and
+ * stores through mappings go on.
  *
  * Freeze: no new folio may enter the file any more (SHMEM_PRESERVE_MAP);
  * the folios written into holes since the deposit are picked up, and the
@@ -123,12 +123,16 @@ static int memfd_hold_one(struct file *file, struct fdbox_memfd *m, pgoff_t *ind
 
 /*
  * Hold what [@start, @end) of the file holds, the slow way: a folio moved
- * out of scratch may have been split on the way.
+ * out of scratch may have been split on the way, and the part of a huge
+ * folio past the end of the file then dropped.
  */
 static int memfd_hold_range(struct file *file, struct fdbox_memfd *m,
 			    pgoff_t start, pgoff_t end)
 {
+	pgoff_t eof = DIV_ROUND_UP(i_size_read(file_inode(file)), PAGE_SIZE);
 	int err = 0;
+
+	end = min(end, eof);
 
 	while (!err && start < end)
 		err = memfd_hold_one(file, m, &start);

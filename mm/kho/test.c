@@ -368,7 +368,8 @@ out:
 	return err;
 }
 
-#define KHO_TEST_RUN_ORDER	4
+/* 1024 pages: a run across two bitmap chunks. */
+#define KHO_TEST_RUN_ORDER	10
 
 /* How many of @nr folios are preserved. */
 static unsigned int kho_test_count_preserved(struct folio **f, unsigned int nr)
@@ -380,18 +381,27 @@ static unsigned int kho_test_count_preserved(struct folio **f, unsigned int nr)
 	return n;
 }
 
-/* kho_preserve_folios() on pages that follow each other: one run. */
+/*
+ * kho_preserve_folios() on pages that follow each other: one run, across
+ * a chunk of the bitmap, is preserved whole; a batch of two runs whose
+ * second meets a preserved page leaves nothing of the first behind.
+ */
 static int kho_test_run(void)
 {
-	const unsigned int nr = 1U << KHO_TEST_RUN_ORDER;
-	struct folio *f[1U << KHO_TEST_RUN_ORDER];
+	const unsigned int nr = 1U << KHO_TEST_RUN_ORDER, busy = nr * 3 / 4 + 32;
+	struct folio **f, **two;
 	struct page *page;
 	unsigned int i, n;
 	int err = 0;
 
+	f = kcalloc(2 * nr, sizeof(*f), GFP_KERNEL);
 	page = alloc_pages(GFP_KERNEL, KHO_TEST_RUN_ORDER);
-	if (!page)
+	if (!f || !page) {
+		kfree(f);
+		if (page)
+			__free_pages(page, KHO_TEST_RUN_ORDER);
 		return -ENOMEM;
+	}
 	split_page(page, KHO_TEST_RUN_ORDER);
 	for (i = 0; i < nr; i++)
 		f[i] = page_folio(page + i);
@@ -407,10 +417,16 @@ static int kho_test_run(void)
 		if (kho_test_is_preserved(f[i]))
 			kho_unpreserve_folio(f[i]);
 
+	/* Pages [0, nr/2) and [3nr/4, nr): two runs, the second over @busy. */
+	two = f + nr;
+	for (i = 0; i < nr / 2; i++)
+		two[i] = f[i];
+	for (i = 0; i < nr / 4; i++)
+		two[nr / 2 + i] = f[nr * 3 / 4 + i];
 	if (!err)
-		err = kho_preserve_folio(f[nr / 2 + 1]);
+		err = kho_preserve_folio(f[busy]);
 	if (!err) {
-		int ret = kho_preserve_folios(f, nr);
+		int ret = kho_preserve_folios(two, nr * 3 / 4);
 
 		n = kho_test_count_preserved(f, nr);
 		if (ret != -EEXIST || n != 1) {
@@ -424,6 +440,7 @@ static int kho_test_run(void)
 			kho_unpreserve_folio(f[i]);
 		__free_page(page + i);
 	}
+	kfree(f);
 	return err;
 }
 
