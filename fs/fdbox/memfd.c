@@ -174,6 +174,24 @@ static int memfd_move_add(struct file *file, struct fdbox_memfd *m,
 }
 
 /*
+ * The folios of a batch mostly lie together in memory: one look at
+ * scratch for the span they cover spares a look per folio.
+ */
+static bool memfd_batch_may_be_in_scratch(struct folio_batch *fbatch)
+{
+	unsigned long lo = ULONG_MAX, hi = 0;
+	unsigned int i;
+
+	for (i = 0; i < folio_batch_count(fbatch); i++) {
+		unsigned long pfn = folio_pfn(fbatch->folios[i]);
+
+		lo = min(lo, pfn);
+		hi = max(hi, pfn + folio_nr_pages(fbatch->folios[i]));
+	}
+	return hi > lo && kho_range_in_scratch(PFN_PHYS(lo), PFN_PHYS(hi - lo));
+}
+
+/*
  * Hold the folios filemap_get_folios() found: those that look ready in
  * one batch; those in KHO scratch are set aside in @move, to be moved out
  * together (one migration for many, not one per folio); the others one
@@ -186,6 +204,7 @@ static int memfd_hold_found(struct file *file, struct fdbox_memfd *m,
 {
 	struct folio *ready[PAGEVEC_SIZE];
 	pgoff_t ready_start[PAGEVEC_SIZE], ready_end[PAGEVEC_SIZE];
+	bool scratch = memfd_batch_may_be_in_scratch(fbatch);
 	unsigned int i, nr = 0;
 	int err = 0;
 
@@ -196,7 +215,7 @@ static int memfd_hold_found(struct file *file, struct fdbox_memfd *m,
 
 		if (!err && !held && folio_test_uptodate(folio) &&
 		    !folio_test_swapcache(folio) && folio->mapping == file->f_mapping) {
-			if (kho_folio_in_scratch(folio)) {
+			if (scratch && kho_folio_in_scratch(folio)) {
 				folio_put(folio);
 				err = memfd_move_add(file, m, move, start, end);
 				continue;

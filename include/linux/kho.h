@@ -30,6 +30,7 @@ bool kho_is_enabled(void);
 
 /* Outgoing: what the next kernel gets. */
 bool kho_folio_in_scratch(struct folio *folio);
+bool kho_range_in_scratch(phys_addr_t phys, phys_addr_t size);
 int kho_preserve_folio(struct folio *folio);
 int kho_preserve_folios(struct folio **folios, unsigned int nr);
 void kho_unpreserve_folio(struct folio *folio);
@@ -73,6 +74,7 @@ int kho_kexec_prepare(struct kimage *image);
 
 static inline bool kho_is_enabled(void) { return false; }
 static inline bool kho_folio_in_scratch(struct folio *folio) { return false; }
+static inline bool kho_range_in_scratch(phys_addr_t phys, phys_addr_t size) { return false; }
 static inline int kho_preserve_folio(struct folio *folio) { return -EOPNOTSUPP; }
 static inline int kho_preserve_folios(struct folio **folios, unsigned int nr)
 {

@@ -218,6 +218,22 @@ bool kho_folio_in_scratch(struct folio *folio)
 EXPORT_SYMBOL_GPL(kho_folio_in_scratch);
 
 /**
+ * kho_range_in_scratch - does a physical range meet KHO scratch?
+ * @phys: its start
+ * @size: its size in bytes
+ *
+ * One check for many folios: a caller whose folios lie in a range that
+ * does not meet scratch need not check each of them.
+ *
+ * Return: true if any byte of the range is in scratch.
+ */
+bool kho_range_in_scratch(phys_addr_t phys, phys_addr_t size)
+{
+	return kho_overlaps_scratch(phys, size);
+}
+EXPORT_SYMBOL_GPL(kho_range_in_scratch);
+
+/**
  * kho_preserve_folio - hand a folio over to the next kernel
  * @folio: the folio; it must stay allocated by the caller until the kexec
  *
