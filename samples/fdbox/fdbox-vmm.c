@@ -31,7 +31,9 @@
  *
  * The guest stamps its clock (the TSC) at every step; a KVM guest's clock
  * goes on across the update (the VMM carries its TSC offset). --touch
- * makes the guest touch every page of its RAM once when it starts. With
+ * makes the guest touch every page of its RAM once when it starts; at
+ * the first start, a guest of its own first touches a memfd of the same
+ * size and kind that nobody wrote yet, to compare with. With
  * --blackout, the restore resumes the guest without checking the RAM
  * first (it is checked when the guest stops) and prints a line
  * "blackout: ..." of host TSC stamps, from the guest's last step before
@@ -109,6 +111,8 @@ struct ram_header {
 	uint64_t tsc_entry;
 	uint64_t tsc_touched;
 	uint64_t tsc_last;
+	/* --touch: the first touch of a fresh memfd, in TSC ticks. */
+	uint64_t touch_fresh;
 };
 
 struct vm {
@@ -126,6 +130,7 @@ struct vm {
 	/* KVM only */
 	int vm_fd, vcpu_fd;
 	struct kvm_run *run;
+	int run_size;
 	void *firmware;
 	/* --vfio only */
 	bool vfio;
@@ -397,7 +402,6 @@ static int kvm_create(struct vm *vm, int kvm)
 		.slot = 1, .guest_phys_addr = RAM_GPA, .memory_size = vm->size,
 		.userspace_addr = (uintptr_t)vm->ram,
 	};
-	int run_size;
 
 	vm->firmware = mmap(NULL, FW_SIZE, PROT_READ | PROT_WRITE,
 			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -414,12 +418,12 @@ static int kvm_create(struct vm *vm, int kvm)
 		return -1;
 	}
 	vm->vcpu_fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, 0);
-	run_size = ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE, 0);
-	if (vm->vcpu_fd < 0 || run_size < 0) {
+	vm->run_size = ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (vm->vcpu_fd < 0 || vm->run_size < 0) {
 		perror("fdbox-vmm: KVM vCPU");
 		return -1;
 	}
-	vm->run = mmap(NULL, run_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+	vm->run = mmap(NULL, vm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED,
 		       vm->vcpu_fd, 0);
 	if (vm->run == MAP_FAILED) {
 		perror("fdbox-vmm: mmap kvm_run");
@@ -536,6 +540,18 @@ static void guest_stop(struct vm *vm)
 		pthread_kill(vm->thread, SIGUSR2);
 	}
 	pthread_join(vm->thread, NULL);
+}
+
+/* Free a stopped guest's VM, and the mapping of its RAM. */
+static void guest_destroy(struct vm *vm)
+{
+	if (vm->use_kvm) {
+		munmap(vm->run, vm->run_size);
+		close(vm->vcpu_fd);
+		close(vm->vm_fd);
+		munmap(vm->firmware, FW_SIZE);
+	}
+	munmap(vm->ram, vm->size);
 }
 
 static const char *guest_kind(struct vm *vm)
@@ -968,25 +984,62 @@ static int blackout_report(struct vm *vm, uint64_t last, uint64_t retrieved,
 
 	if (wait_guest(vm))
 		return -1;
-	printf("blackout: last %llu main %llu retrieved %llu rebuilt %llu entry %llu touched %llu touch_before %llu\n",
+	printf("blackout: last %llu main %llu retrieved %llu rebuilt %llu entry %llu touched %llu touch_before %llu touch_fresh %llu\n",
 	       (unsigned long long)last, (unsigned long long)main_tsc,
 	       (unsigned long long)retrieved, (unsigned long long)vm->tsc_rebuilt,
 	       (unsigned long long)(h->tsc_entry - h->tsc_offset),
 	       (unsigned long long)(vm->touch ? h->tsc_touched - h->tsc_offset : 0),
-	       (unsigned long long)touch_before);
+	       (unsigned long long)touch_before,
+	       (unsigned long long)h->touch_fresh);
 	fflush(stdout);
 	return 0;
+}
+
+/*
+ * --touch: the first touch of fresh memory, in TSC ticks, for the touch
+ * after the update to be held against. A memfd like the guest's RAM,
+ * written by nobody (but its header page), under a guest of its own,
+ * both gone before the guest's RAM is made: a hugetlb pool sized for
+ * one RAM serves both.
+ */
+static uint64_t touch_fresh(size_t size, const char *mode, unsigned int memfd_flags)
+{
+	struct vm fresh = { .size = size, .touch = true };
+	uint64_t ticks;
+	int fd;
+
+	fd = memfd_create("guest-ram-fresh", MFD_CLOEXEC | memfd_flags);
+	if (fd < 0 || ftruncate(fd, size) < 0) {
+		perror("fdbox-vmm: fresh memfd");
+		exit(1);
+	}
+	map_ram(&fresh, fd);
+	close(fd);
+	fresh.hdr->words = (size - PAGE) / 8;
+	fresh.hdr->pending = NO_PENDING;
+	fresh.hdr->touch = 1;
+	guest_start(&fresh, mode);
+	if (wait_guest(&fresh))
+		exit(1);
+	ticks = fresh.hdr->tsc_touched - fresh.hdr->tsc_entry;
+	guest_stop(&fresh);
+	guest_destroy(&fresh);
+	return ticks;
 }
 
 static int start(struct vm *vm, const char *session, const char *label,
 		 const char *mode, unsigned int memfd_flags)
 {
+	uint64_t fresh_ticks = 0;
 	struct fdbox_set_name name = { .size = sizeof(name) };
 	struct fdbox_deposit dep = { .size = sizeof(dep) };
 	sigset_t wake, waiting;
 	uint64_t i, steps;
 	double t0;
 	int fd, s;
+
+	if (vm->touch)
+		fresh_ticks = touch_fresh(vm->size, mode, memfd_flags);
 
 	/* 1. Guest RAM: a memfd, filled as a guest would, and a guest running. */
 	fd = memfd_create("guest-ram", MFD_CLOEXEC | memfd_flags);
@@ -1000,6 +1053,7 @@ static int start(struct vm *vm, const char *session, const char *label,
 	vm->hdr->words = (vm->size - (1 + vm->hdr->dma_pages) * PAGE) / 8;
 	vm->hdr->pending = NO_PENDING;
 	vm->hdr->touch = vm->touch;
+	vm->hdr->touch_fresh = fresh_ticks;
 	for (i = 0; i < vm->hdr->words; i++) {
 		vm->words[i] = mix(i);
 		vm->hdr->sum += term(i, vm->words[i]);

@@ -9,7 +9,8 @@
  *   vmm-hugetlb  on 2 MiB hugetlb pages
  *
  * Before the kexec the VMM starts its guest (KVM when /dev/kvm works, else
- * a thread), which touches all its RAM once, deposits the RAM and
+ * a thread), which touches all its RAM once (after a guest of its own
+ * touched a fresh memfd of the same size and kind), deposits the RAM and
  * finalizes the session ahead; the guest runs on until the kexec stops
  * it. After it, "fdbox-vmm --restore --blackout" resumes the guest at once
  * and prints the host TSC at the guest's last step before the kexec, at
@@ -157,6 +158,7 @@ void vmm_start_step(const struct step *s)
 void vmm_finish_step(const struct step *s)
 {
 	unsigned long long last, main, retrieved, rebuilt, entry, touched, touch_before;
+	unsigned long long touch_fresh;
 	char line[512];
 	double retrieve;
 	int status, ok = 0, guest_fault = 0;
@@ -172,9 +174,9 @@ void vmm_finish_step(const struct step *s)
 			guest_fault = 1;
 		if (sscanf(line, "restored %*u MiB: retrieve %lf", &retrieve) == 1)
 			report(s, "retrieve_s", "%.6f", retrieve);
-		if (sscanf(line, "blackout: last %llu main %llu retrieved %llu rebuilt %llu entry %llu touched %llu touch_before %llu",
+		if (sscanf(line, "blackout: last %llu main %llu retrieved %llu rebuilt %llu entry %llu touched %llu touch_before %llu touch_fresh %llu",
 			   &last, &main, &retrieved, &rebuilt, &entry, &touched,
-			   &touch_before) == 7) {
+			   &touch_before, &touch_fresh) == 8) {
 			report(s, "guest_last_tsc", "%llu", last);
 			report(s, "vmm_main_tsc", "%llu", main);
 			report(s, "vmm_retrieved_tsc", "%llu", retrieved);
@@ -182,6 +184,7 @@ void vmm_finish_step(const struct step *s)
 			report(s, "guest_entry_tsc", "%llu", entry);
 			report(s, "touch_after_ticks", "%llu", touched - entry);
 			report(s, "touch_before_ticks", "%llu", touch_before);
+			report(s, "touch_fresh_ticks", "%llu", touch_fresh);
 			ok = 1;
 		}
 	}
