@@ -32,6 +32,12 @@
  *	next to each other in memory (one run) is preserved whole, and is
  *	refused whole when one of its pages is preserved already. Fails with
  *	-EPROTO, after a log line, if not
+ * ``scratch``
+ *	check kho_range_in_scratch() at the edges of each scratch region: a
+ *	span inside it, or reaching one byte into it, meets it; the pages
+ *	just before and just after it do not (unless another region holds
+ *	them). Fails with -EPROTO, after a log line, if not, and with
+ *	-ENODATA if there is no scratch
  * ``leak``
  *	allocate 128 bytes and lose the pointer: a real leak, so that the
  *	test VM runner can show that a kmemleak report fails a run
@@ -444,6 +450,53 @@ static int kho_test_run(void)
 	return err;
 }
 
+/* Is the page at @phys in a scratch region other than @skip? */
+static bool kho_test_other_scratch(phys_addr_t phys, unsigned int skip)
+{
+	unsigned int i;
+
+	for (i = 0; i < kho_nr_scratch; i++)
+		if (i != skip && phys >= kho_scratch[i].start &&
+		    phys < kho_scratch[i].start + kho_scratch[i].size)
+			return true;
+	return false;
+}
+
+/* Does kho_range_in_scratch(@phys, @size) say @want? */
+static int kho_test_expect(phys_addr_t phys, phys_addr_t size, bool want,
+			   unsigned int i)
+{
+	if (kho_range_in_scratch(phys, size) == want)
+		return 0;
+	pr_err("scratch: region %u: [%pa, +%pa) should%s meet scratch\n",
+	       i, &phys, &size, want ? "" : " not");
+	return -EPROTO;
+}
+
+static int kho_test_scratch(void)
+{
+	unsigned int i;
+	int err = 0;
+
+	if (!kho_nr_scratch) {
+		pr_err("scratch: no scratch region\n");
+		return -ENODATA;
+	}
+	for (i = 0; !err && i < kho_nr_scratch; i++) {
+		phys_addr_t start = kho_scratch[i].start, size = kho_scratch[i].size;
+		phys_addr_t end = start + size;
+
+		err = kho_test_expect(start, size, true, i) ?:
+		      kho_test_expect(end - 1, PAGE_SIZE, true, i) ?:
+		      kho_test_expect(start - PAGE_SIZE, PAGE_SIZE + 1, true, i);
+		if (!err && !kho_test_other_scratch(start - PAGE_SIZE, i))
+			err = kho_test_expect(start - PAGE_SIZE, PAGE_SIZE, false, i);
+		if (!err && !kho_test_other_scratch(end, i))
+			err = kho_test_expect(end, PAGE_SIZE, false, i);
+	}
+	return err;
+}
+
 static ssize_t kho_test_ctl_write(struct file *file, const char __user *ubuf,
 				  size_t count, loff_t *ppos)
 {
@@ -473,6 +526,8 @@ static ssize_t kho_test_ctl_write(struct file *file, const char __user *ubuf,
 		err = kho_test_release();
 	else if (sysfs_streq(buf, "batch"))
 		err = kho_test_batch() ?: kho_test_run();
+	else if (sysfs_streq(buf, "scratch"))
+		err = kho_test_scratch();
 	else if (sysfs_streq(buf, "leak"))
 		err = kho_test_leak();
 	else

@@ -84,6 +84,13 @@ TEST_F(roundtrip_stage1, batch_all_or_none)
 	ASSERT_EQ(0, fdbox_stat(KHO "/out/stats", "preserved_folios"));
 }
 
+/* kho_range_in_scratch() at the edges of each scratch region. */
+TEST_F(roundtrip_stage1, range_in_scratch)
+{
+	ASSERT_EQ(0, ctl("scratch"))
+		TH_LOG("the scratch test failed: see dmesg for kho-test's reason");
+}
+
 TEST_F(roundtrip_stage1, preserve_mixed_orders)
 {
 	ASSERT_EQ(0, preserve(NR_FOLIOS));
