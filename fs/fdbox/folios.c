@@ -18,12 +18,11 @@
  * few entries, whatever its size; a file in scattered pages takes an
  * entry per folio, as the page cache does. The extent being added to
  * stays out of the xarray until the next one opens, so that a batch of
- * folios that follow it costs no
- * store at all. At freeze the held folios, in file order, are merged
- * into runs (struct fdbox_memfd_run): a few go into the FDT, more into
- * blocks of preserved memory. In the next kernel the runs are
- * walked in file order and each folio is handed to the handler, or
- * released to the page allocator.
+ * folios that follow it costs no store at all. At freeze the held
+ * folios, in file order, are merged into runs (struct fdbox_memfd_run):
+ * a few go into the FDT, more into blocks of preserved memory. In the
+ * next kernel the runs are walked in file order and each folio is
+ * handed to the handler, or released to the page allocator.
  *
  * The memfd and hugetlb handlers describe their files alike: name,
  * seals, mode and runs (fdbox_memfile_describe(), fdbox_memfile_parse()).
@@ -463,11 +462,14 @@ static int runs_make(struct fdbox_folios *f, struct runs_builder *r)
 		while (j < nr) {
 			u64 index = e.first + (j << order);
 			u64 phys = PFN_PHYS(e.pfn + (j << order));
-			u64 more = 1;
+			u64 more = nr - j;
 
 			if (runs_extend(r, index, order, phys)) {
-				if (!r->down)
-					more = min(nr - j, FDBOX_MEMFD_MAX_RUN - r->count);
+				/* A run going down goes up within a chunk. */
+				if (r->down)
+					more = min(more, (1ULL << r->shift) -
+						   (r->count & ((1ULL << r->shift) - 1)));
+				more = min(more, FDBOX_MEMFD_MAX_RUN - r->count);
 				r->count += more;
 				j += more;
 				continue;
