@@ -9,28 +9,18 @@
  *
  * A handler of a file backed by folios (memfd on shmem, on hugetlbfs)
  * holds each folio of the file with a reference and preserves it with
- * kho_preserve_folio(). The held folios are kept as extents: folios of
- * one order that follow each other both in the file and in memory. An
- * extent goes into an xarray as multi-index entries, each an aligned
- * power-of-two block of file indices whose value is the pfn of its first
- * page: the order of the folios is the first folio's own (a held folio
- * cannot be split). A file laid out in a few stretches of memory takes a
- * few entries, whatever its size; a file in scattered pages takes an
- * entry per folio, as the page cache does. The extent being added to
- * stays out of the xarray until the next one opens, so that a batch of
- * folios that follow it costs no store at all. At freeze the held
- * folios, in file order, are merged into runs (struct fdbox_memfd_run):
- * a few go into the FDT, more into blocks of preserved memory. In the
- * next kernel the runs are walked in file order and each folio is
- * handed to the handler, or released to the page allocator.
+ * kho_preserve_folio(). At freeze the held folios, in file order, are
+ * merged into runs (struct fdbox_memfd_run): a few go into the FDT, more
+ * into blocks of preserved memory. In the next kernel the runs are
+ * walked in file order and each folio is handed to the handler, or
+ * released to the page allocator.
  *
  * The memfd and hugetlb handlers describe their files alike: name,
  * seals, mode and runs (fdbox_memfile_describe(), fdbox_memfile_parse()).
  *
  * Locking: a handler calls the outgoing functions with its file's inode
- * lock held, so only one of them changes the held folios (the xarray and
- * the open extent) at a time; the xarray's own lock covers each store,
- * RCU each lookup.
+ * lock held, so only one of them changes the held folios at a time; the
+ * xarray's own lock covers each store, and one batch of them.
  */
 
 #define pr_fmt(fmt) "fdbox: " fmt
@@ -44,7 +34,6 @@
 #include <linux/log2.h>
 #include <linux/mm.h>
 #include <linux/slab.h>
-#include <linux/xarray.h>
 
 #include "folios.h"
 #include "internal.h"
@@ -58,122 +47,6 @@ void fdbox_folios_init(struct fdbox_folios *f)
 	xa_init(&f->held);
 }
 
-/*
- * The block of held folios at or after index @from (@at false), or
- * holding index @from (@at true), into @e; false if there is none. The
- * open extent counts as one block. The caller holds the inode lock, so
- * that nothing changes meanwhile.
- */
-static bool held_find(struct fdbox_folios *f, unsigned long from, bool at,
-		      struct fdbox_extent *e)
-{
-	XA_STATE(xas, &f->held, from);
-	bool open = f->has_open && f->open.last >= from;
-	void *entry;
-
-	if (open && at && f->open.first <= from) {
-		*e = f->open;
-		return true;
-	}
-	rcu_read_lock();
-	do {
-		entry = at ? xas_load(&xas) : xas_find(&xas, ULONG_MAX);
-	} while (xas_retry(&xas, entry));
-	if (entry) {
-		unsigned long nr = 1UL << xas_get_order(&xas);
-
-		/* A multi-index entry is aligned to its size. */
-		e->first = xas.xa_index & ~(nr - 1);
-		e->last = e->first + nr - 1;
-		e->pfn = xa_to_value(entry);
-	}
-	rcu_read_unlock();
-	/* Blocks do not overlap: the open extent comes first, or after. */
-	if (open && !at && (!entry || f->open.first < e->first)) {
-		*e = f->open;
-		return true;
-	}
-	return entry;
-}
-
-/* The order of the largest aligned block at @index not past @last. */
-static unsigned int held_block_order(unsigned long index, unsigned long last)
-{
-	unsigned int order = __fls(last - index + 1);
-
-	return index ? min_t(unsigned int, order, __ffs(index)) : order;
-}
-
-/*
- * Store extent @e in the xarray, as aligned blocks. On error, what was
- * stored of it is erased.
- */
-static int held_store(struct fdbox_folios *f, const struct fdbox_extent *e)
-{
-	unsigned long index = e->first, from;
-	int err = 0;
-
-	while (index <= e->last) {
-		unsigned int order = held_block_order(index, e->last);
-		XA_STATE_ORDER(xas, &f->held, index, order);
-
-		do {
-			xas_lock(&xas);
-			xas_store(&xas, xa_mk_value(e->pfn + (index - e->first)));
-			xas_unlock(&xas);
-		} while (xas_nomem(&xas, GFP_KERNEL));
-		err = xas_error(&xas);
-		if (err)
-			break;
-		index += 1UL << order;
-	}
-	if (!err)
-		return 0;
-	for (from = e->first; from < index; from += 1UL << held_block_order(from, e->last))
-		xa_erase(&f->held, from);
-	return err;
-}
-
-/* Does @next follow @prev, in the file and in memory, with its order? */
-static bool folio_follows(struct folio *prev, struct folio *next)
-{
-	long nr = folio_nr_pages(prev);
-
-	return next->index == prev->index + nr &&
-	       folio_pfn(next) == folio_pfn(prev) + nr &&
-	       folio_order(next) == folio_order(prev);
-}
-
-/*
- * Add @nr folios that follow each other (folio_follows()), preserved and
- * referenced: as the tail of the open extent if they follow it, else as
- * the new open extent, the old one going into the xarray. KHO refuses to
- * preserve a page twice, so no folio comes here twice.
- */
-static int extent_add(struct fdbox_folios *f, struct folio **folios, unsigned int nr)
-{
-	unsigned long index = folios[0]->index, pfn = folio_pfn(folios[0]);
-	unsigned long last = folios[nr - 1]->index + folio_nr_pages(folios[nr - 1]) - 1;
-	struct fdbox_extent *open = &f->open;
-	int err;
-
-	if (f->has_open && index == open->last + 1 && pfn - open->pfn == index - open->first &&
-	    folio_order(pfn_folio(open->pfn)) == folio_order(folios[0])) {
-		open->last = last;
-		return 0;
-	}
-	if (f->has_open) {
-		err = held_store(f, open);
-		if (err)
-			return err;
-	}
-	open->first = index;
-	open->last = last;
-	open->pfn = pfn;
-	f->has_open = true;
-	return 0;
-}
-
 /* Hold and preserve @folio; takes over the caller's reference. */
 int fdbox_folios_hold(struct fdbox_folios *f, struct folio *folio)
 {
@@ -184,7 +57,7 @@ int fdbox_folios_hold(struct fdbox_folios *f, struct folio *folio)
 	err = kho_preserve_folio(folio);
 	if (err)
 		goto put;
-	err = extent_add(f, &folio, 1);
+	err = xa_err(xa_store(&f->held, folio->index, folio, GFP_KERNEL));
 	if (err) {
 		kho_unpreserve_folio(folio);
 		goto put;
@@ -197,16 +70,15 @@ put:
 }
 
 /*
- * Hold and preserve @nr folios, in file order, none of them held yet,
- * taking over the caller's references: one KHO lock for the batch, and
- * xarray stores only where a new extent opens. If KHO refuses the batch,
- * none is held; if a store fails, those before it stay held. What is not
- * held is unpreserved and its reference put.
+ * Hold and preserve @nr folios, none of them held yet, taking over the
+ * caller's references: one KHO lock and one xarray lock for the batch.
+ * On error none is held and every reference is put.
  */
 int fdbox_folios_hold_batch(struct fdbox_folios *f, struct folio **folios,
 			    unsigned int nr)
 {
-	unsigned int i, j, start = 0;
+	XA_STATE(xas, &f->held, 0);
+	unsigned int i, stored = 0;
 	int err = 0;
 
 	for (i = 0; i < nr; i++)
@@ -215,22 +87,38 @@ int fdbox_folios_hold_batch(struct fdbox_folios *f, struct folio **folios,
 	err = err ?: kho_preserve_folios(folios, nr);
 	if (err)
 		goto put;
-	for (i = 1; i <= nr; i++) {
-		if (i < nr && folio_follows(folios[i - 1], folios[i]))
-			continue;
-		err = extent_add(f, folios + start, i - start);
-		if (err)
-			break;
-		for (j = start; j < i; j++)
-			f->nr_pages += folio_nr_pages(folios[j]);
-		start = i;
+	do {
+		bool walked = false;
+
+		xas_lock(&xas);
+		for (; stored < nr; stored++) {
+			pgoff_t index = folios[stored]->index;
+
+			/* Indices one after the other: step, not a walk from the root. */
+			if (walked && index == xas.xa_index + 1)
+				xas_next(&xas);
+			else
+				xas_set(&xas, index);
+			xas_store(&xas, folios[stored]);
+			if (xas_error(&xas))
+				break;
+			walked = true;
+		}
+		xas_unlock(&xas);
+	} while (xas_nomem(&xas, GFP_KERNEL));
+	err = xas_error(&xas);
+	if (err) {
+		for (i = 0; i < stored; i++)
+			xa_erase(&f->held, folios[i]->index);
+		for (i = 0; i < nr; i++)
+			kho_unpreserve_folio(folios[i]);
+		goto put;
 	}
-	if (!err)
-		return 0;
-	for (i = start; i < nr; i++)
-		kho_unpreserve_folio(folios[i]);
+	for (i = 0; i < nr; i++)
+		f->nr_pages += folio_nr_pages(folios[i]);
+	return 0;
 put:
-	for (i = start; i < nr; i++)
+	for (i = 0; i < nr; i++)
 		folio_put(folios[i]);
 	return err;
 }
@@ -310,60 +198,21 @@ int fdbox_folio_leave_scratch(struct file *file, struct folio *folio)
 
 bool fdbox_folios_holds(struct fdbox_folios *f, struct folio *folio)
 {
-	struct fdbox_extent e;
-
-	/* A held folio's pfn is where its extent puts its index. */
-	return held_find(f, folio->index, true, &e) &&
-	       e.pfn + (folio->index - e.first) == folio_pfn(folio);
-}
-
-/**
- * fdbox_folios_for_each - call a function on each held folio
- * @f: the held folios
- * @fn: called with each folio and its file index, in file order; it may
- *	sleep, and put the folio. A non-zero return stops the walk.
- * @arg: passed to @fn
- *
- * The caller holds the inode lock, so that the held folios do not change.
- *
- * Return: 0, or what @fn returned.
- */
-int fdbox_folios_for_each(struct fdbox_folios *f,
-			  int (*fn)(struct folio *folio, pgoff_t index, void *arg),
-			  void *arg)
-{
-	unsigned long from = 0, off, step, n = 0;
-	struct fdbox_extent e;
-
-	while (from <= FDBOX_MEMFD_INDEX_MASK && held_find(f, from, false, &e)) {
-		step = folio_nr_pages(pfn_folio(e.pfn));
-		for (off = 0; off <= e.last - e.first; off += step) {
-			int ret = fn(pfn_folio(e.pfn + off), e.first + off, arg);
-
-			if (ret)
-				return ret;
-			/* A GiB of base pages is 2^18 folios. */
-			if (!(++n % 1024))
-				cond_resched();
-		}
-		from = e.last + 1;
-	}
-	return 0;
-}
-
-static int drop_folio(struct folio *folio, pgoff_t index, void *arg)
-{
-	kho_unpreserve_folio(folio);
-	folio_put(folio);
-	return 0;
+	return xa_load(&f->held, folio->index) == folio;
 }
 
 /* Unpreserve and let go of every folio held. */
 void fdbox_folios_drop(struct fdbox_folios *f)
 {
-	fdbox_folios_for_each(f, drop_folio, NULL);
+	struct folio *folio;
+	unsigned long index;
+
+	xa_for_each(&f->held, index, folio) {
+		kho_unpreserve_folio(folio);
+		folio_put(folio);
+		cond_resched();
+	}
 	xa_destroy(&f->held);
-	f->has_open = false;
 	f->nr_pages = 0;
 }
 
@@ -377,7 +226,7 @@ struct runs_builder {
 	unsigned int shift;		/* in chunks of 2^shift folios */
 };
 
-/* Make room for one more run. May sleep. */
+/* Make room for one more run. May sleep: not under RCU. */
 static void runs_grow(struct runs_builder *r)
 {
 	unsigned long cap = max(64UL, r->cap * 2);
@@ -447,50 +296,49 @@ static bool runs_extend(struct runs_builder *r, unsigned long index,
 }
 
 /*
- * Merge the held folios, in file order, into runs, into @r->out: a folio
- * at a time where a run may turn down, else the rest of an extent at once.
+ * Walk the held folios in file order, merging them into runs, into
+ * @r->out. One walk of the xarray, not a lookup from its root per folio:
+ * the caller holds the inode lock, so nothing is added or removed
+ * meanwhile.
  */
 static int runs_make(struct fdbox_folios *f, struct runs_builder *r)
 {
-	unsigned long from = 0;
-	struct fdbox_extent e;
+	XA_STATE(xas, &f->held, 0);
+	struct folio *folio;
 
-	while (!r->err && from <= FDBOX_MEMFD_INDEX_MASK && held_find(f, from, false, &e)) {
-		unsigned int order = folio_order(pfn_folio(e.pfn));
-		u64 nr = (e.last - e.first + 1) >> order, j = 0;
+	rcu_read_lock();
+	xas_for_each(&xas, folio, ULONG_MAX) {
+		unsigned long index = xas.xa_index;
+		unsigned int order;
+		u64 phys;
 
-		while (j < nr) {
-			u64 index = e.first + (j << order);
-			u64 phys = PFN_PHYS(e.pfn + (j << order));
-			u64 more = nr - j;
-
-			if (runs_extend(r, index, order, phys)) {
-				/* A run going down goes up within a chunk. */
-				if (r->down)
-					more = min(more, (1ULL << r->shift) -
-						   (r->count & ((1ULL << r->shift) - 1)));
-				more = min(more, FDBOX_MEMFD_MAX_RUN - r->count);
-				r->count += more;
-				j += more;
-				continue;
-			}
-			/* Room for the run this folio closes. */
-			if (r->count)
-				runs_grow(r);
+		if (xas_retry(&xas, folio))
+			continue;
+		/* Room for the run this folio may close; the folio is held. */
+		if (need_resched() || r->nr == r->cap) {
+			xas_pause(&xas);
+			rcu_read_unlock();
+			runs_grow(r);
+			cond_resched();
+			rcu_read_lock();
 			if (r->err)
 				break;
-			runs_emit(r);
-			r->phys = phys;
-			r->index = index;
-			r->order = order;
-			r->down = false;
-			r->shift = 0;
-			r->count = 1;
-			j++;
 		}
-		from = e.last + 1;
-		cond_resched();
+		order = folio_order(folio);
+		phys = PFN_PHYS(folio_pfn(folio));
+		if (runs_extend(r, index, order, phys)) {
+			r->count++;
+			continue;
+		}
+		runs_emit(r);
+		r->phys = phys;
+		r->index = index;
+		r->order = order;
+		r->down = false;
+		r->shift = 0;
+		r->count = 1;
 	}
+	rcu_read_unlock();
 	if (r->count)
 		runs_grow(r);
 	runs_emit(r);

@@ -15,22 +15,8 @@ struct file;
 struct folio;
 
 /**
- * struct fdbox_extent - folios of one order, one after the other in the
- * file and in memory
- * @first: the file index of the first folio's first page
- * @last: the file index of the last folio's last page
- * @pfn: the first folio's
- */
-struct fdbox_extent {
-	unsigned long first, last, pfn;
-};
-
-/**
  * struct fdbox_folios - the folios of one file, held and preserved
- * @held: extents of folios, as aligned blocks of file indices (multi-index
- *	entries) -> the pfn of the block's first page, a value entry
- * @open: the extent being added to, not in @held yet
- * @has_open: there is one
+ * @held: the file index of each folio's first page -> the folio
  * @nr_pages: base pages held
  * @inline_runs: from describe to undescribe, few runs: in the FDT
  * @blocks: many runs: the blocks of preserved memory holding them
@@ -40,8 +26,6 @@ struct fdbox_extent {
  */
 struct fdbox_folios {
 	struct xarray held;
-	struct fdbox_extent open;
-	bool has_open;
 	unsigned long nr_pages;
 	struct fdbox_memfd_run *inline_runs;
 	struct fdbox_memfd_block *blocks;
@@ -55,9 +39,6 @@ int fdbox_folios_hold(struct fdbox_folios *f, struct folio *folio);
 int fdbox_folios_hold_batch(struct fdbox_folios *f, struct folio **folios,
 			    unsigned int nr);
 bool fdbox_folios_holds(struct fdbox_folios *f, struct folio *folio);
-int fdbox_folios_for_each(struct fdbox_folios *f,
-			  int (*fn)(struct folio *folio, pgoff_t index, void *arg),
-			  void *arg);
 int fdbox_folio_leave_scratch(struct file *file, struct folio *folio);
 /* The most folios fdbox_range_leave_scratch() moves at a time. */
 #define FDBOX_LEAVE_MAX	512

@@ -112,19 +112,20 @@ static int hugetlb_hold_all(struct file *file, struct fdbox_folios *f)
 	return err;
 }
 
-static int hugetlb_folio_poisoned(struct folio *folio, pgoff_t index, void *arg)
-{
-	if (!folio_test_hwpoison(folio))
-		return 0;
-	pr_warn("huge page at %llu of a memfd is poisoned: not carried\n",
-		(u64)index << PAGE_SHIFT);
-	return -EIO;
-}
-
 /* hugetlb keeps a poisoned page in the file: it must not be carried. */
 static int hugetlb_check_poison(struct fdbox_folios *f)
 {
-	return fdbox_folios_for_each(f, hugetlb_folio_poisoned, NULL);
+	struct folio *folio;
+	unsigned long index;
+
+	xa_for_each(&f->held, index, folio) {
+		if (folio_test_hwpoison(folio)) {
+			pr_warn("huge page at %llu of a memfd is poisoned: not carried\n",
+				(u64)index << PAGE_SHIFT);
+			return -EIO;
+		}
+	}
+	return 0;
 }
 
 static int hugetlb_preserve(struct fdbox_item *item)

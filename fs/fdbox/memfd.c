@@ -240,8 +240,8 @@ static int memfd_hold_found(struct file *file, struct fdbox_memfd *m,
 		return 0;
 	err = fdbox_folios_hold_batch(&m->folios, ready, nr);
 	/*
-	 * One seen twice (collapsed into a THP since the lookup): what of
-	 * the batch is not held goes the slow way.
+	 * One seen twice (collapsed into a THP since the lookup): nothing of
+	 * the batch is held; each goes the slow way.
 	 */
 	if (err != -EINVAL && err != -EEXIST)
 		return err;
