@@ -16,8 +16,9 @@
  * scratch_usable
  *       Scratch is lent to movable allocations (CmaTotal/CmaFree). Stage
  *       1 fills memory until user pages land in scratch, writes a memfd
- *       then, and deposits it: the deposit moves its pages out of
- *       scratch. Stage 2 boots in scratch, gets the same bytes back and
+ *       then, and deposits it while a thread keeps writing to it: the
+ *       deposit moves its pages out of scratch, and no write is lost on
+ *       the way. Stage 2 boots in scratch, gets the same bytes back and
  *       lends scratch again.
  * reserved_in_hold
  *       Stage 1 deposits a memfd and passes the address of a page outside
@@ -27,6 +28,8 @@
  *       the page is still reserved, and the memfd comes back.
  */
 #include <dirent.h>
+#include <pthread.h>
+#include <sched.h>
 #include <linux/mempolicy.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
@@ -357,6 +360,63 @@ static long pages_in_scratch(const volatile char *p, size_t len)
 	return count;
 }
 
+/*
+ * Writes a stamp, (pass << 32) | page, into the first word of each page
+ * of a mapping, page after page, pass after pass, until told to stop;
+ * before each write it checks that the page still has its last stamp.
+ */
+struct stamper {
+	uint64_t *map;
+	const uint64_t *before;	/* the first words before the first pass */
+	size_t pages;
+	int started, stop;
+	uint64_t pass, page;	/* where it stopped: the write not done */
+	size_t lost;		/* stamps not found where they were written */
+};
+
+/* The stamp page @page has after @pass passes. */
+static uint64_t stamp_of(const struct stamper *s, uint64_t pass, size_t page)
+{
+	return pass ? pass << 32 | page : s->before[page];
+}
+
+static void *stamp_pages(void *arg)
+{
+	struct stamper *s = arg;
+	uint64_t pass, page;
+
+	__atomic_store_n(&s->started, 1, __ATOMIC_RELEASE);
+	for (pass = 1; ; pass++)
+		for (page = 0; page < s->pages; page++) {
+			uint64_t *word = &s->map[page * 512];
+
+			if (__atomic_load_n(&s->stop, __ATOMIC_ACQUIRE)) {
+				s->pass = pass;
+				s->page = page;
+				return NULL;
+			}
+			if (__atomic_load_n(word, __ATOMIC_RELAXED) != stamp_of(s, pass - 1, page))
+				s->lost++;
+			__atomic_store_n(word, stamp_of(s, pass, page), __ATOMIC_RELAXED);
+		}
+}
+
+/* Pages of memfd @fd whose first word, read from the file, is not the last stamp. */
+static size_t stamps_lost(const struct stamper *s, int fd)
+{
+	size_t page, lost = 0;
+	uint64_t word;
+
+	for (page = 0; page < s->pages; page++) {
+		uint64_t pass = page < s->page ? s->pass : s->pass - 1;
+
+		if (pread(fd, &word, sizeof(word), page * 4096) != sizeof(word) ||
+		    word != stamp_of(s, pass, page))
+			lost++;
+	}
+	return lost;
+}
+
 static long cma_kb(const char *key)
 {
 	return fdbox_stat("/proc/meminfo", key);
@@ -367,11 +427,14 @@ FDBOX_STAGE_FIXTURE(scratch_usable_stage2);
 
 TEST_F(scratch_usable_stage1, user_pages_in_scratch_moved_at_deposit)
 {
+	static uint64_t before[USABLE_SIZE / 4096];
 	long total = cma_kb("CmaTotal:"), in_scratch;
-	size_t fill;
+	struct stamper stamper = { };
+	pthread_t writer;
+	size_t fill, i;
+	int s, m, err;
 	char *anon;
 	void *map;
-	int s, m;
 
 	ASSERT_LT(0, total) TH_LOG("scratch is not lent");
 	TH_LOG("lent %ld MiB, %ld MiB free", total >> 10, cma_kb("CmaFree:") >> 10);
@@ -395,7 +458,26 @@ TEST_F(scratch_usable_stage1, user_pages_in_scratch_moved_at_deposit)
 
 	s = fdbox_session("usable");
 	ASSERT_LE(0, s);
-	ASSERT_EQ(0, fdbox_deposit(s, m, "ram"));
+	/* The pages move while the thread writes to them. */
+	stamper.map = map;
+	stamper.before = before;
+	stamper.pages = USABLE_SIZE / 4096;
+	for (i = 0; i < stamper.pages; i++)
+		before[i] = stamper.map[i * 512];
+	ASSERT_EQ(0, pthread_create(&writer, NULL, stamp_pages, &stamper));
+	while (!__atomic_load_n(&stamper.started, __ATOMIC_ACQUIRE))
+		sched_yield();
+	err = fdbox_deposit(s, m, "ram");
+	__atomic_store_n(&stamper.stop, 1, __ATOMIC_RELEASE);
+	ASSERT_EQ(0, pthread_join(writer, NULL));
+	ASSERT_EQ(0, err);
+	TH_LOG("the thread had written %llu passes and %llu pages when the deposit returned",
+	       (unsigned long long)stamper.pass - 1, (unsigned long long)stamper.page);
+	EXPECT_LT(1, stamper.pass) TH_LOG("not a whole pass while the deposit ran");
+	EXPECT_EQ(0, stamper.lost);
+	EXPECT_EQ(0, stamps_lost(&stamper, m));
+	for (i = 0; i < stamper.pages; i++)
+		stamper.map[i * 512] = before[i];
 	EXPECT_EQ(0, pages_in_scratch(map, USABLE_SIZE));
 	EXPECT_EQ(-1, fdbox_check(map, 0, USABLE_SIZE, USABLE_SEED));
 	munmap(map, USABLE_SIZE);
